@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "ctl.h"
+
+#include "json.h"
+
+static const char * const job_fields[] = {
+        "id", "name", "state", "owner", "total_sheets", "completed_sheets",
+        "failed_sheets", "created_at", "object",
+};
+
+static const char * const sheet_fields[] = {
+        "sheet", "state", "stage", "instance", "attempts", "started_at", "completed_at",
+};
+
+static int call_simple(const Ctl *c, sd_bus *bus, const char *member, const char *job,
+                       const char *what, sd_bus_message **reply) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = ctl_new_call(bus, member, &m);
+        if (r >= 0 && job)
+                r = sd_bus_message_append(m, "s", job);
+        if (r == -EINVAL) {
+                fputs("mariannectl: The job name is not valid UTF-8.\n", stderr);
+                return CTL_EXIT_USAGE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "mariannectl: Failed to build the request: %s\n", strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        return ctl_call(c, bus, m, reply, what);
+}
+
+static char *format_duration_between(uint64_t start, uint64_t end) {
+        if (start == 0)
+                return strdup("-");
+        if (end == 0)   /* still running */
+                end = now_usec(CLOCK_REALTIME);
+        return ctl_format_duration(end > start ? end - start : 0);
+}
+
+static int add_job_row(CtlTable *t, sd_bus_message *reply) {
+        const char *id, *name, *state, *path;
+        uint32_t owner, total, completed, failed;
+        uint64_t created;
+        int r;
+
+        r = sd_bus_message_read(reply, "(sssuuuuto)", &id, &name, &state, &owner,
+                                &total, &completed, &failed, &created, &path);
+        if (r <= 0)
+                return r;
+        if (ctl_table_add_cell(t, id) < 0 ||
+            ctl_table_add_cell(t, name) < 0 ||
+            ctl_table_add_cell(t, state) < 0 ||
+            ctl_table_add_cell_take(t, ctl_format_user(owner)) < 0 ||
+            ctl_table_add_cell_take(t, strdup_printf("%" PRIu32 "/%" PRIu32, completed, total)) < 0 ||
+            ctl_table_add_cell_take(t, ctl_format_timestamp(created)) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+static int print_jobs(const Ctl *c, sd_bus_message *reply) {
+        _cleanup_table_free_ CtlTable *t = NULL;
+        size_t n;
+        int r;
+
+        t = ctl_table_new(6, "ID", "NAME", "STATE", "OWNER", "PROGRESS", "CREATED");
+        if (!t)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(reply, 'a', "(sssuuuuto)");
+        if (r < 0)
+                return r;
+        while ((r = add_job_row(t, reply)) > 0)
+                ;
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+
+        n = ctl_table_rows(t);
+        if (n > 0) {
+                r = ctl_table_print(t, stdout);
+                if (r < 0)
+                        return r;
+        }
+        if (!c->quiet)
+                printf("%s%zu job%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
+        return 0;
+}
+
+/* The list of jobs, as a table or as a JSON array. */
+int ctl_print_job_list(const Ctl *c, sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = call_simple(c, bus, "ListJobs", NULL, "list jobs", &reply);
+        if (r != 0)
+                return r;
+        if (c->json)
+                r = ctl_json_write_struct_array(stdout, reply, "(sssuuuuto)", job_fields, ELEMENTSOF(job_fields));
+        else
+                r = print_jobs(c, reply);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        return 0;
+}
+
+static int add_sheet_row(CtlTable *t, sd_bus_message *reply) {
+        uint32_t num, stage, instance, attempts;
+        uint64_t started, completed;
+        const char *state;
+        int r;
+
+        r = sd_bus_message_read(reply, "(usuuutt)", &num, &state, &stage, &instance,
+                                &attempts, &started, &completed);
+        if (r <= 0)
+                return r;
+        if (ctl_table_add_cell_take(t, strdup_printf("%" PRIu32, num)) < 0 ||
+            ctl_table_add_cell(t, state) < 0 ||
+            ctl_table_add_cell_take(t, strdup_printf("%" PRIu32, stage)) < 0 ||
+            ctl_table_add_cell_take(t, strdup_printf("%" PRIu32, instance)) < 0 ||
+            ctl_table_add_cell_take(t, strdup_printf("%" PRIu32, attempts)) < 0 ||
+            ctl_table_add_cell_take(t, started ? ctl_format_timestamp(started) : strdup("-")) < 0 ||
+            ctl_table_add_cell_take(t, format_duration_between(started, completed)) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+static int print_sheets(sd_bus_message *reply) {
+        _cleanup_table_free_ CtlTable *t = NULL;
+        int r;
+
+        t = ctl_table_new(7, "SHEET", "STATE", "STAGE", "INSTANCE", "ATTEMPTS", "STARTED", "DURATION");
+        if (!t)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(reply, 'a', "(usuuutt)");
+        if (r < 0)
+                return r;
+        while ((r = add_sheet_row(t, reply)) > 0)
+                ;
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        return ctl_table_print(t, stdout);
+}
+
+int ctl_print_sheet_table(const Ctl *c, sd_bus *bus, const char *job, bool json) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *what = strdup_printf("list the sheets of job %s", job);
+        int r;
+
+        if (!what)
+                return ctl_log_oom();
+        r = call_simple(c, bus, "ListSheets", job, what, &reply);
+        if (r != 0)
+                return r;
+        if (json)
+                r = ctl_json_write_struct_array(stdout, reply, "(usuuutt)", sheet_fields, ELEMENTSOF(sheet_fields));
+        else
+                r = print_sheets(reply);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        return 0;
+}
+
+/* Prints "Label: value" with the label right-aligned like systemctl status. */
+static void field(const char *label, const char *value) {
+        _cleanup_free_ char *clean = ctl_sanitize(value, false);
+
+        printf("%12s: %s\n", label, strempty(clean));
+}
+
+static void field_time(const CtlDict *d, const char *label, const char *key) {
+        uint64_t t = ctl_dict_u64(d, key);
+        _cleanup_free_ char *s = NULL;
+
+        if (t == 0)
+                return;
+        s = ctl_format_timestamp(t);
+        field(label, s);
+}
+
+static void print_job_status(const CtlDict *d) {
+        const char *state = ctl_dict_string(d, "status");
+        const CtlDictEntry *owner = ctl_dict_get(d, "owner");
+        _cleanup_free_ char *id = ctl_sanitize(ctl_dict_string(d, "id"), false);
+        _cleanup_free_ char *name = ctl_sanitize(ctl_dict_string(d, "name"), false);
+        _cleanup_free_ char *sheets = NULL, *user = NULL, *owner_text = NULL;
+
+        printf("%s%s%s %s - %s\n", ctl_state_color(state), ctl_glyph_bullet(), ctl_color_reset(),
+               strempty(id), strempty(name));
+        field("Name", ctl_dict_string(d, "name"));
+        printf("%12s: %s%s%s\n", "State", ctl_state_color(state), strna(state), ctl_color_reset());
+        if (owner && owner->is_number) {
+                user = ctl_format_user((uint32_t) owner->u);
+                owner_text = strdup_printf("%s (%" PRIu64 ")", strna(user), owner->u);
+                field("Owner", owner_text);
+        }
+        field("Workspace", ctl_dict_string(d, "workspace"));
+        if (!isempty(ctl_dict_string(d, "score_path")))
+                field("Score", ctl_dict_string(d, "score_path"));
+        sheets = strdup_printf("%" PRIu64 " total, %" PRIu64 " completed, %" PRIu64 " failed, %"
+                               PRIu64 " running, %" PRIu64 " skipped",
+                               ctl_dict_u64(d, "total_sheets"), ctl_dict_u64(d, "completed_sheets"),
+                               ctl_dict_u64(d, "failed_sheets"), ctl_dict_u64(d, "running_sheets"),
+                               ctl_dict_u64(d, "skipped_sheets"));
+        field("Sheets", sheets);
+        if (ctl_dict_u64(d, "start_sheet") > 1)
+                field("Start sheet", ctl_dict_string(d, "start_sheet"));
+        if (streq_ptr(ctl_dict_string(d, "self_healing"), "yes"))
+                field("Self-healing", "yes");
+        if (!isempty(ctl_dict_string(d, "execution_mode")))
+                field("Mode", ctl_dict_string(d, "execution_mode"));
+        field_time(d, "Created", "created_at");
+        field_time(d, "Started", "started_at");
+        field_time(d, "Finished", "finished_at");
+        if (!isempty(ctl_dict_string(d, "error")))
+                field("Error", ctl_dict_string(d, "error"));
+}
+
+static int status_job(const Ctl *c, sd_bus *bus, const char *job) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_dict_free_ CtlDict *d = NULL;
+        _cleanup_free_ char *what = strdup_printf("get the status of job %s", job);
+        int r;
+
+        if (!what)
+                return ctl_log_oom();
+        r = call_simple(c, bus, "GetJobStatus", job, what, &reply);
+        if (r != 0)
+                return r;
+
+        if (c->json) {
+                fputs("{\"job\":", stdout);
+                r = ctl_json_write_dict(stdout, reply);
+                if (r < 0)
+                        return ctl_log_parse_error(r);
+                fputs(",\"sheets\":", stdout);
+                r = ctl_print_sheet_table(c, bus, job, true);
+                if (r == 0)
+                        fputs("}\n", stdout);
+                return r;
+        }
+
+        r = ctl_dict_read(reply, &d);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        print_job_status(d);
+        putchar('\n');
+        /* By id: the name may have become ambiguous in the meantime. */
+        return ctl_print_sheet_table(c, bus, strempty(ctl_dict_string(d, "id")), false);
+}
+
+static int print_dict_call(const Ctl *c, sd_bus *bus, const char *member, const char *job, const char *what) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_dict_free_ CtlDict *d = NULL;
+        int r;
+
+        r = call_simple(c, bus, member, job, what, &reply);
+        if (r != 0)
+                return r;
+        if (c->json) {
+                r = ctl_json_write_dict(stdout, reply);
+                if (r < 0)
+                        return ctl_log_parse_error(r);
+                putchar('\n');
+                return 0;
+        }
+        r = ctl_dict_read(reply, &d);
+        if (r >= 0)
+                r = ctl_dict_print(d, stdout, NULL);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        return 0;
+}
+
+static int status_all(const Ctl *c, sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        if (!c->json) {
+                r = print_dict_call(c, bus, "GetConductorStatus", NULL, "get the conductor status");
+                if (r != 0)
+                        return r;
+                putchar('\n');
+                return ctl_print_job_list(c, bus);
+        }
+
+        r = call_simple(c, bus, "GetConductorStatus", NULL, "get the conductor status", &reply);
+        if (r != 0)
+                return r;
+        fputs("{\"conductor\":", stdout);
+        r = ctl_json_write_dict(stdout, reply);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        fputs(",\"jobs\":", stdout);
+        r = ctl_print_job_list(c, bus);
+        if (r == 0)
+                fputs("}\n", stdout);
+        return r;
+}
+
+int ctl_cmd_status(Ctl *c, char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        return args[0] ? status_job(c, bus, args[0]) : status_all(c, bus);
+}
+
+int ctl_cmd_list(Ctl *c, _unused_ char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        r = ctl_print_job_list(c, bus);
+        if (r == 0 && c->json)
+                putchar('\n');
+        return r;
+}
+
+int ctl_cmd_sheets(Ctl *c, char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        r = ctl_print_sheet_table(c, bus, args[0], c->json);
+        if (r == 0 && c->json)
+                putchar('\n');
+        return r;
+}
+
+static void print_tail(const CtlDict *d, const char *key, const char *title) {
+        const char *text = ctl_dict_string(d, key);
+        _cleanup_free_ char *indented = NULL;
+
+        if (isempty(text))
+                return;
+        indented = ctl_indent(text, "    ");
+        printf("\n%s%s:\n%s%s", title,
+               streq_ptr(ctl_dict_string(d, "output_truncated"), "yes") ? " (truncated)" : "",
+               strempty(indented), endswith(text, "\n") ? "" : "\n");
+}
+
+int ctl_cmd_sheet(Ctl *c, char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_dict_free_ CtlDict *d = NULL;
+        _cleanup_free_ char *what = NULL;
+        uint64_t num;
+        int r;
+
+        if (ctl_parse_unsigned(args[1], UINT32_MAX, &num) < 0 || num == 0) {
+                fprintf(stderr, "mariannectl: Invalid sheet number '%s': expected 1 or more.\n"
+                        "See 'mariannectl --help'.\n", args[1]);
+                return CTL_EXIT_USAGE;
+        }
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        r = ctl_new_call(bus, "GetSheet", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "su", args[0], (uint32_t) num);
+        if (r < 0) {
+                fprintf(stderr, "mariannectl: Failed to build the request: %s\n", strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        what = strdup_printf("get sheet %" PRIu64 " of job %s", num, args[0]);
+        if (!what)
+                return ctl_log_oom();
+        r = ctl_call(c, bus, m, &reply, what);
+        if (r != 0)
+                return r;
+
+        if (c->json) {
+                r = ctl_json_write_dict(stdout, reply);
+                if (r < 0)
+                        return ctl_log_parse_error(r);
+                putchar('\n');
+                return 0;
+        }
+        r = ctl_dict_read(reply, &d);
+        if (r >= 0)
+                r = ctl_dict_print(d, stdout, (char *[]) { (char *) "stdout_tail", (char *) "stderr_tail", NULL });
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        print_tail(d, "stdout_tail", "Output (stdout, last lines)");
+        print_tail(d, "stderr_tail", "Errors (stderr, last lines)");
+        return 0;
+}
+
+int ctl_cmd_health(Ctl *c, char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *what = strdup_printf("check the health of job %s", args[0]);
+        int r;
+
+        if (!what)
+                return ctl_log_oom();
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        return print_dict_call(c, bus, "VerifyProcessHealth", args[0], what);
+}
+
+int ctl_cmd_conductor_status(Ctl *c, _unused_ char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        return print_dict_call(c, bus, "GetConductorStatus", NULL, "get the conductor status");
+}

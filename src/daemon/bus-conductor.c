@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* org.marianne.Conductor at /org/marianne/Conductor: argument checking and
+ * marshalling over the conductor core, and the signals it reports. */
+
+#include "bus-errors.h"
+#include "daemon.h"
+#include "job.h"
+#include "log.h"
+#include "template.h"
+
+#ifndef MARIANNE_VERSION
+#define MARIANNE_VERSION "0.0.0"
+#endif
+
+#define ARGUMENT_MAX (64U * 1024U)      /* paths, names, option strings */
+
+int bus_caller_check(sd_bus_message *m, Daemon *d, uid_t *ret_uid, gid_t *ret_gid, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_egid(creds, &gid);
+        if (r < 0)
+                gid = (gid_t) -1;
+
+        /* Sheets run as the conductor's own user until running them as
+         * their owner lands, so the conductor serves only its own user
+         * (and root).  The bus policy says the same for the system bus. */
+        if (uid != 0 && uid != getuid())
+                return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
+                                         "Uid %u may not use this conductor: it serves only uid %u. "
+                                         "Run a per-user conductor with 'marianned --user'.",
+                                         (unsigned) uid, (unsigned) getuid());
+        if (ret_uid)
+                *ret_uid = uid;
+        if (ret_gid)
+                *ret_gid = gid;
+        return 0;
+}
+
+static int read_bounded_string(sd_bus_message *m, const char **ret, const char *what, size_t max, sd_bus_error *error) {
+        const char *s = NULL;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &s);
+        if (r < 0)
+                return r;
+        if (strlen(s) > max)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED, "%s is longer than %zu bytes.", what, max);
+        *ret = s;
+        return 0;
+}
+
+typedef struct StartRequest {
+        StartOptions options;
+        bool dry_run;
+} StartRequest;
+
+static int read_start_options(sd_bus_message *m, StartRequest *req, bool content, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *s;
+                uint32_t u;
+                int b;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+
+                if (streq(key, "workspace") || (content && streq(key, "base_dir"))) {
+                        r = sd_bus_message_read(m, "v", "s", &s);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option '%s' must be a string (s).", key);
+                        if (strlen(s) > ARGUMENT_MAX || s[0] != '/')
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option '%s' must be an absolute path.", key);
+                        if (streq(key, "workspace"))
+                                req->options.workspace = s;
+                        else
+                                req->options.base_dir = s;
+                } else if (streq(key, "start_sheet")) {
+                        r = sd_bus_message_read(m, "v", "u", &u);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'start_sheet' must be an unsigned integer (u).");
+                        if (u < 1)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'start_sheet' counts from 1.");
+                        req->options.start_sheet = u;
+                } else if (streq(key, "self_healing")) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'self_healing' must be a boolean (b).");
+                        req->options.self_healing = b;
+                } else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown option '%s'%s.", key,
+                                                 streq(key, "dry_run") ? "; for a dry run call PlanJob" : "");
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static int reply_job_started(sd_bus_message *m, Job *j) {
+        _cleanup_free_ char *path = job_bus_path(j);
+
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(m, "so", j->rec.id, path);
+}
+
+static int method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        StartRequest req = {};
+        _cleanup_free_ char *message = NULL;
+        const char *path;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
+        if (r < 0)
+                return r;
+        r = read_bounded_string(m, &path, "The score path", PATH_MAX, error);
+        if (r < 0)
+                return r;
+        r = read_start_options(m, &req, false, error);
+        if (r < 0)
+                return r;
+        r = conductor_start_path(d->conductor, path, &req.options, &j, &message);
+        if (r < 0)
+                return bus_error_start(error, r, message);
+        return reply_job_started(m, j);
+}
+
+static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        StartRequest req = {};
+        _cleanup_free_ char *message = NULL;
+        const char *yaml;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &yaml);
+        if (r < 0)
+                return r;
+        r = read_start_options(m, &req, true, error);
+        if (r < 0)
+                return r;
+        r = conductor_start_content(d->conductor, yaml, &req.options, &j, &message);
+        if (r < 0)
+                return bus_error_start(error, r, message);
+        return reply_job_started(m, j);
+}
+
+static int append_plan(sd_bus_message *reply, const Score *s) {
+        int r;
+
+        r = sd_bus_message_append(reply, "ss", s->name, s->workspace);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_sheets; i++) {
+                const Sheet *sh = &s->sheets[i];
+                _cleanup_free_ char *prompt = NULL, *error = NULL;
+
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                if (r < 0)
+                        return r;
+                if ((r = dict_append_u(reply, "num", sh->num)) < 0 ||
+                    (r = dict_append_u(reply, "stage", sh->stage)) < 0 ||
+                    (r = dict_append_u(reply, "instance", sh->instance)) < 0 ||
+                    (r = dict_append_u(reply, "fan_count", sh->fan_count)) < 0 ||
+                    (r = dict_append_u(reply, "start_item", sh->start_item)) < 0 ||
+                    (r = dict_append_u(reply, "end_item", sh->end_item)) < 0)
+                        return r;
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "s", "dependencies");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_open_container(reply, 'v', "au");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append_array(reply, 'u', sh->deps, sh->n_deps * sizeof(unsigned));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+                r = score_render_prompt(s, sh->num, &prompt, &error);
+                if (r >= 0)
+                        r = dict_append_s(reply, "command", prompt);
+                else
+                        r = dict_append_s(reply, "error", error ?: strerror(-r));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append_strv(reply, s->warnings);
+}
+
+static int method_plan(sd_bus_message *m, Daemon *d, bool content, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_score_free_ Score *s = NULL;
+        _cleanup_free_ char *message = NULL;
+        StartRequest req = {};
+        const char *arg;
+        int r;
+
+        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
+        if (r < 0)
+                return r;
+        if (content)
+                r = sd_bus_message_read(m, "s", &arg);
+        else
+                r = read_bounded_string(m, &arg, "The score path", PATH_MAX, error);
+        if (r < 0)
+                return r;
+        r = read_start_options(m, &req, content, error);
+        if (r < 0)
+                return r;
+        r = content ? conductor_plan_content(d->conductor, arg, &req.options, &s, &message)
+                    : conductor_plan_path(d->conductor, arg, &req.options, &s, &message);
+        if (r < 0)
+                return bus_error_start(error, r, message);
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = append_plan(reply, s);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_plan_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_plan(m, userdata, false, error);
+}
+
+static int method_plan_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_plan(m, userdata, true, error);
+}
+
+/* Read the job argument and find the job it names. */
+static int read_job(sd_bus_message *m, Daemon *d, Job **ret, sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = read_bounded_string(m, &name, "The job name", 256, error);
+        if (r < 0)
+                return r;
+        r = conductor_find_job(d->conductor, name, ret);
+        if (r < 0)
+                return bus_error_job_lookup(error, r, name);
+        return 0;
+}
+
+#define JOB_ACTION_METHOD(fname, action)                                                \
+        static int fname(sd_bus_message *m, void *userdata, sd_bus_error *error) {    \
+                Daemon *d = userdata;                                                 \
+                Job *j;                                                               \
+                int r = read_job(m, d, &j, error);                                    \
+                if (r < 0)                                                            \
+                        return r;                                                     \
+                r = action(m, d, j, error);                                           \
+                if (r < 0)                                                            \
+                        return r;                                                     \
+                return sd_bus_reply_method_return(m, NULL);                           \
+        }
+
+JOB_ACTION_METHOD(method_pause_job, bus_job_pause);
+JOB_ACTION_METHOD(method_resume_job, bus_job_resume);
+JOB_ACTION_METHOD(method_cancel_job, bus_job_cancel);
+JOB_ACTION_METHOD(method_delete_job, bus_job_delete);
+
+static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        unsigned mask = 0, deleted = 0;
+        uint64_t older_than = 0;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "states")) {
+                        _cleanup_strv_free_ char **states = NULL;
+
+                        r = sd_bus_message_enter_container(m, 'v', "as");
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter 'states' must be a string array (as).");
+                        r = sd_bus_message_read_strv(m, &states);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                        STRV_FOREACH(s, states) {
+                                JobState st = job_state_from_string(*s);
+
+                                if (st < 0 || !job_state_is_terminal(st))
+                                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                                 "'%s' is not a terminal job state (completed, failed, cancelled).", *s);
+                                mask |= 1u << st;
+                        }
+                } else if (streq(key, "older_than_seconds")) {
+                        r = sd_bus_message_read(m, "v", "t", &older_than);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter 'older_than_seconds' must be a uint64 (t).");
+                        if (older_than > UINT64_MAX / USEC_PER_SEC)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter 'older_than_seconds' is out of range.");
+                } else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown filter '%s'.", key);
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        r = conductor_clear_jobs(d->conductor, mask, older_than * USEC_PER_SEC, &deleted);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "u", deleted);
+}
+
+static int method_list_jobs(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(sssuuuuto)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < conductor_n_jobs(d->conductor); i++) {
+                Job *j = conductor_job_at(d->conductor, i);
+                _cleanup_free_ char *path = job_bus_path(j);
+
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(sssuuuuto)", j->rec.id, j->rec.name,
+                                          job_state_to_string(j->rec.state), j->rec.owner_uid,
+                                          j->rec.total_sheets, job_count(j, SHEET_COMPLETED),
+                                          job_count(j, SHEET_FAILED), j->rec.created_at, path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *path = NULL;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        path = job_bus_path(j);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static int method_get_job_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_job_append_status(reply, d, j);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_sheets(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(usuuutt)");
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < j->rec.total_sheets; i++) {
+                const SheetRecord *sr = &j->sheets[i];
+
+                r = sd_bus_message_append(reply, "(usuuutt)", sr->num, sheet_state_to_string(sr->state),
+                                          sr->stage, sr->instance, sr->attempt_count,
+                                          sr->started_at, sr->completed_at);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        uint32_t num;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "u", &num);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_job_append_sheet(reply, d, j, num, error);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        JobHealth h;
+        Job *j;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        r = conductor_job_health(d->conductor, j, &h);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if ((r = dict_append_u(reply, "pid", (uint32_t) h.pid)) < 0 ||
+            (r = dict_append_b(reply, "is_alive", h.alive)) < 0 ||
+            (r = dict_append_b(reply, "is_zombie_state", h.zombie)) < 0 ||
+            (r = dict_append_b(reply, "process_exists", h.exists)) < 0 ||
+            (r = dict_append_d(reply, "cpu_percent", h.cpu_percent)) < 0 ||
+            (r = dict_append_d(reply, "memory_mb", (double) h.memory_bytes / (1024.0 * 1024.0))) < 0 ||
+            (r = dict_append_d(reply, "uptime_seconds", (double) h.uptime_usec / (double) USEC_PER_SEC)) < 0 ||
+            (r = dict_append_u(reply, "processes", h.n_processes)) < 0 ||
+            (r = dict_append_u(reply, "running_sheets", h.running_sheets)) < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Daemon *d = userdata;
+        ConductorStatus st;
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        conductor_get_status(d->conductor, &st);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if ((r = dict_append_u(reply, "pid", (uint32_t) st.pid)) < 0 ||
+            (r = dict_append_d(reply, "uptime_seconds", (double) st.uptime_usec / (double) USEC_PER_SEC)) < 0 ||
+            (r = dict_append_u(reply, "running_jobs", st.running_jobs)) < 0 ||
+            (r = dict_append_u(reply, "total_jobs_active", st.active_jobs)) < 0 ||
+            (r = dict_append_d(reply, "memory_usage_mb", (double) st.memory_bytes / (1024.0 * 1024.0))) < 0 ||
+            (r = dict_append_s(reply, "version", MARIANNE_VERSION)) < 0 ||
+            (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(st.mode))) < 0 ||
+            (r = dict_append_u(reply, "running_sheets", st.running_sheets)) < 0 ||
+            (r = dict_append_u(reply, "max_concurrent_sheets", st.max_concurrent_sheets)) < 0 ||
+            (r = dict_append_s(reply, "state_dir", st.state_dir)) < 0 ||
+            (r = dict_append_u(reply, "total_jobs", (uint32_t) conductor_n_jobs(d->conductor))) < 0 ||
+            (r = dict_append_b(reply, "ready", true)) < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_status_field(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        ConductorStatus st;
+
+        (void) bus;
+        (void) path;
+        (void) interface;
+        (void) error;
+        conductor_get_status(d->conductor, &st);
+        if (streq(property, "Version"))
+                return sd_bus_message_append(reply, "s", MARIANNE_VERSION);
+        if (streq(property, "Pid"))
+                return sd_bus_message_append(reply, "u", (uint32_t) st.pid);
+        if (streq(property, "StartedAt"))
+                return sd_bus_message_append(reply, "t", st.started_at);
+        if (streq(property, "ExecutionMode"))
+                return sd_bus_message_append(reply, "s", runner_mode_to_string(st.mode));
+        if (streq(property, "MaxConcurrentSheets"))
+                return sd_bus_message_append(reply, "u", st.max_concurrent_sheets);
+        if (streq(property, "RunningJobs"))
+                return sd_bus_message_append(reply, "u", st.running_jobs);
+        if (streq(property, "ActiveJobs"))
+                return sd_bus_message_append(reply, "u", st.active_jobs);
+        return -EINVAL;
+}
+
+static const sd_bus_vtable conductor_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("StartJob", "sa{sv}", SD_BUS_PARAM(config_path) SD_BUS_PARAM(options),
+                                 "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job),
+                                 method_start_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("StartJobFromContent", "sa{sv}", SD_BUS_PARAM(yaml) SD_BUS_PARAM(options),
+                                 "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job),
+                                 method_start_job_from_content, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("PlanJob", "sa{sv}", SD_BUS_PARAM(config_path) SD_BUS_PARAM(options),
+                                 "ssaa{sv}as", SD_BUS_PARAM(name) SD_BUS_PARAM(workspace) SD_BUS_PARAM(sheets) SD_BUS_PARAM(warnings),
+                                 method_plan_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("PlanJobFromContent", "sa{sv}", SD_BUS_PARAM(yaml) SD_BUS_PARAM(options),
+                                 "ssaa{sv}as", SD_BUS_PARAM(name) SD_BUS_PARAM(workspace) SD_BUS_PARAM(sheets) SD_BUS_PARAM(warnings),
+                                 method_plan_job_from_content, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("PauseJob", "s", SD_BUS_PARAM(job), "", , method_pause_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ResumeJob", "s", SD_BUS_PARAM(job), "", , method_resume_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CancelJob", "s", SD_BUS_PARAM(job), "", , method_cancel_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DeleteJob", "s", SD_BUS_PARAM(job), "", , method_delete_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ClearJobs", "a{sv}", SD_BUS_PARAM(filter), "u", SD_BUS_PARAM(deleted),
+                                 method_clear_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListJobs", "", , "a(sssuuuuto)", SD_BUS_PARAM(jobs),
+                                 method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetJob", "s", SD_BUS_PARAM(job), "o", SD_BUS_PARAM(object),
+                                 method_get_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetJobStatus", "s", SD_BUS_PARAM(job), "a{sv}", SD_BUS_PARAM(status),
+                                 method_get_job_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListSheets", "s", SD_BUS_PARAM(job), "a(usuuutt)", SD_BUS_PARAM(sheets),
+                                 method_list_sheets, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetSheet", "su", SD_BUS_PARAM(job) SD_BUS_PARAM(sheet), "a{sv}", SD_BUS_PARAM(details),
+                                 method_get_sheet, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("VerifyProcessHealth", "s", SD_BUS_PARAM(job), "a{sv}", SD_BUS_PARAM(health),
+                                 method_verify_process_health, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetConductorStatus", "", , "a{sv}", SD_BUS_PARAM(status),
+                                 method_get_conductor_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("JobAdded", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("JobStateChanged", "soss",
+                                 SD_BUS_PARAM(job_id) SD_BUS_PARAM(job) SD_BUS_PARAM(old_state) SD_BUS_PARAM(new_state), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("SheetStateChanged", "suss",
+                                 SD_BUS_PARAM(job_id) SD_BUS_PARAM(sheet) SD_BUS_PARAM(old_state) SD_BUS_PARAM(new_state), 0),
+        SD_BUS_PROPERTY("Version", "s", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Pid", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StartedAt", "t", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ExecutionMode", "s", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxConcurrentSheets", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RunningJobs", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ActiveJobs", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END
+};
+
+int bus_conductor_register(Daemon *d) {
+        int r;
+
+        r = sd_bus_add_object_vtable(d->bus, NULL, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, conductor_vtable, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the conductor object: %m");
+        r = sd_bus_add_object_manager(d->bus, NULL, CONDUCTOR_OBJECT_PATH);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the object manager: %m");
+        return bus_job_register(d);
+}
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void on_job_added(Job *j, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *path = job_bus_path(j);
+        int r;
+
+        if (!path)
+                return (void) log_oom();
+        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobAdded", "so", j->rec.id, path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit JobAdded for %s: %m", j->rec.id);
+        r = sd_bus_emit_object_added(d->bus, path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit InterfacesAdded for %s: %m", j->rec.id);
+        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "ActiveJobs", NULL);
+}
+
+static void on_job_removed(Job *j, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *path = job_bus_path(j);
+        int r;
+
+        if (!path)
+                return (void) log_oom();
+        r = sd_bus_emit_object_removed(d->bus, path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit InterfacesRemoved for %s: %m", j->rec.id);
+        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobRemoved", "so", j->rec.id, path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit JobRemoved for %s: %m", j->rec.id);
+}
+
+static void on_job_state_changed(Job *j, JobState old_state, JobState new_state, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *path = job_bus_path(j);
+        int r;
+
+        if (!path)
+                return (void) log_oom();
+        /* PropertiesChanged first: a client reacting to the signal by
+         * reading properties must already see the new values. */
+        (void) sd_bus_emit_properties_changed(d->bus, path, JOB_INTERFACE, "State", "StartedAt", "FinishedAt", NULL);
+        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobStateChanged", "soss",
+                               j->rec.id, path, job_state_to_string(old_state), job_state_to_string(new_state));
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit JobStateChanged for %s: %m", j->rec.id);
+        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
+                                              "RunningJobs", "ActiveJobs", NULL);
+}
+
+static void on_sheet_state_changed(Job *j, unsigned sheet, SheetState old_state, SheetState new_state, void *userdata) {
+        Daemon *d = userdata;
+        int r;
+
+        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "SheetStateChanged", "suss",
+                               j->rec.id, sheet, sheet_state_to_string(old_state), sheet_state_to_string(new_state));
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit SheetStateChanged for %s/%u: %m", j->rec.id, sheet);
+}
+
+static void on_job_changed(Job *j, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *path = job_bus_path(j);
+
+        if (!path)
+                return (void) log_oom();
+        (void) sd_bus_emit_properties_changed(d->bus, path, JOB_INTERFACE, "CompletedSheets", "FailedSheets",
+                                              "SkippedSheets", "RunningSheets", NULL);
+}
+
+const ConductorObserver bus_conductor_observer = {
+        .job_added = on_job_added,
+        .job_removed = on_job_removed,
+        .job_state_changed = on_job_state_changed,
+        .sheet_state_changed = on_sheet_state_changed,
+        .job_changed = on_job_changed,
+};

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "daemon.h"
+
+/* Unset strings are left out of a dictionary rather than sent as "" so a
+ * client can tell "no error" from "empty error". */
+int dict_append_s(sd_bus_message *m, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        return sd_bus_message_append(m, "{sv}", key, "s", value);
+}
+
+int dict_append_u(sd_bus_message *m, const char *key, uint32_t value) {
+        return sd_bus_message_append(m, "{sv}", key, "u", value);
+}
+
+int dict_append_i(sd_bus_message *m, const char *key, int32_t value) {
+        return sd_bus_message_append(m, "{sv}", key, "i", value);
+}
+
+int dict_append_t(sd_bus_message *m, const char *key, uint64_t value) {
+        return sd_bus_message_append(m, "{sv}", key, "t", value);
+}
+
+int dict_append_b(sd_bus_message *m, const char *key, bool value) {
+        return sd_bus_message_append(m, "{sv}", key, "b", (int) value);
+}
+
+int dict_append_d(sd_bus_message *m, const char *key, double value) {
+        return sd_bus_message_append(m, "{sv}", key, "d", value);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The conductor: owns every job, the store and the runner, and drives the
+ * scheduler on an sd-event loop.  Front ends (the D-Bus glue in
+ * src/daemon, the tests) call these operations and learn about changes
+ * through a ConductorObserver.
+ *
+ * Errors returned by the operations:
+ *   -ENOENT    no such job          -ENOTUNIQ  name matches several jobs
+ *   -EBUSY     wrong state for this -ERANGE    no such sheet
+ *   -EINVAL    invalid score/args   -E2BIG, -EFBIG  a limit was hit
+ * plus whatever reading the score or the store returned. */
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "runner.h"
+#include "score.h"
+#include "state.h"
+#include "store.h"
+
+typedef struct Conductor Conductor;
+typedef struct Job Job;
+
+typedef struct ConductorObserver {
+        void (*job_added)(Job *j, void *userdata);
+        void (*job_removed)(Job *j, void *userdata);    /* just before j is freed */
+        void (*job_state_changed)(Job *j, JobState old_state, JobState new_state, void *userdata);
+        void (*sheet_state_changed)(Job *j, unsigned sheet, SheetState old_state, SheetState new_state, void *userdata);
+        /* start/finish times or sheet counters changed */
+        void (*job_changed)(Job *j, void *userdata);
+} ConductorObserver;
+
+typedef struct ConductorConfig {
+        const char *state_dir;          /* store and logs; created 0700 */
+        unsigned max_concurrent_sheets; /* conductor-wide; 0 = 2 × CPUs */
+        const char *cgroup_dir;         /* NULL = detect delegation */
+        usec_t kill_grace_usec;         /* 0 = 5 s */
+        ScoreLimits limits;
+} ConductorConfig;
+
+typedef struct StartOptions {
+        const char *workspace;  /* absolute override, or NULL */
+        const char *base_dir;   /* for content: what relative paths resolve against */
+        unsigned start_sheet;   /* 0/1 = from the beginning */
+        bool self_healing;
+        uid_t owner_uid;
+        gid_t owner_gid;
+} StartOptions;
+
+int conductor_new(sd_event *event, const ConductorConfig *config,
+                  const ConductorObserver *observer, void *userdata, Conductor **ret);
+Conductor *conductor_free(Conductor *c);
+DEFINE_CLEANUP_FUNC(Conductor *, conductor_free);
+#define _cleanup_conductor_free_ _cleanup_(conductor_freep)
+
+/* Reload every job from the store: running attempts of a previous
+ * instance are killed and recorded as interrupted, their sheets requeued;
+ * completed sheets stay completed. */
+int conductor_load(Conductor *c);
+
+/* Parse and check a score as a start would, without creating anything. */
+int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error);
+int conductor_plan_content(Conductor *c, const char *yaml, const StartOptions *o, Score **ret, char **ret_error);
+
+int conductor_start_path(Conductor *c, const char *path, const StartOptions *o, Job **ret, char **ret_error);
+int conductor_start_content(Conductor *c, const char *yaml, const StartOptions *o, Job **ret, char **ret_error);
+
+int conductor_find_job(Conductor *c, const char *id_or_name, Job **ret);
+Job *conductor_get_job(Conductor *c, const char *id);  /* exact id only */
+size_t conductor_n_jobs(Conductor *c);
+Job *conductor_job_at(Conductor *c, size_t i);         /* in creation order */
+
+int conductor_pause_job(Conductor *c, Job *j);
+int conductor_resume_job(Conductor *c, Job *j);
+int conductor_cancel_job(Conductor *c, Job *j);
+int conductor_delete_job(Conductor *c, Job *j);        /* terminal jobs only */
+/* states_mask: bit (1 << JobState) for each terminal state to clear, 0 = all
+ * terminal; older_than_usec: finished at least that long ago. */
+int conductor_clear_jobs(Conductor *c, unsigned states_mask, usec_t older_than_usec, unsigned *ret_deleted);
+
+typedef struct ConductorStatus {
+        pid_t pid;
+        usec_t started_at;      /* realtime */
+        usec_t uptime_usec;
+        unsigned running_jobs;
+        unsigned active_jobs;
+        unsigned running_sheets;
+        unsigned max_concurrent_sheets;
+        uint64_t memory_bytes;  /* own RSS */
+        RunnerMode mode;
+        const char *state_dir;
+} ConductorStatus;
+
+void conductor_get_status(Conductor *c, ConductorStatus *ret);
+RunnerMode conductor_runner_mode(Conductor *c);
+
+typedef struct JobHealth {
+        pid_t pid;              /* conductor pid if the job is active, else 0 */
+        bool alive;             /* some sheet process is running */
+        bool zombie;            /* a sheet's main process exited but is not reaped */
+        bool exists;            /* the job has live processes */
+        unsigned running_sheets;
+        unsigned n_processes;
+        double cpu_percent;
+        uint64_t memory_bytes;
+        usec_t uptime_usec;     /* since the job started, 0 if it never did */
+} JobHealth;
+
+int conductor_job_health(Conductor *c, Job *j, JobHealth *ret);
+
+/* The stored record of one sheet (tails, validation details included);
+ * release with sheet_record_done(). -ERANGE for a sheet out of range. */
+int conductor_get_sheet(Conductor *c, Job *j, unsigned num, SheetRecord *ret);
+
+/* Directory holding the logs of the latest attempt of a sheet, or NULL if
+ * it never ran. */
+char *conductor_sheet_log_dir(Conductor *c, Job *j, unsigned num);
+
+/* The userdata given to conductor_new(), i.e. the front end. */
+void *conductor_get_userdata(Conductor *c);

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Private to the runner backends: the operations table behind runner.h,
+ * and the /proc readers the backends share.  A backend embeds Runner and
+ * RunHandle as the first member of its own structures. */
+
+#include "runner.h"
+
+typedef struct RunnerOps {
+        Runner *(*free)(Runner *r);
+        const char *(*get_cgroup_dir)(Runner *r);
+        int (*start)(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
+        int (*kill_stale)(Runner *r, pid_t pid, uint64_t starttime, const char *cgroup);
+
+        int (*freeze)(RunHandle *h);
+        int (*thaw)(RunHandle *h);
+        int (*kill)(RunHandle *h);
+        int (*stats)(RunHandle *h, RunStats *ret);
+        pid_t (*pid)(RunHandle *h);
+        uint64_t (*starttime)(RunHandle *h);
+        const char *(*cgroup)(RunHandle *h);
+        void (*release)(RunHandle *h);
+} RunnerOps;
+
+struct Runner {
+        const RunnerOps *ops;
+        RunnerMode mode;
+};
+
+struct RunHandle {
+        const RunnerOps *ops;
+};
+
+/* The fields of /proc/PID/stat the runner uses. */
+typedef struct ProcStat {
+        char state;             /* 'R', 'S', 'Z', ... */
+        pid_t ppid;
+        pid_t pgrp;
+        uint64_t utime_ticks;
+        uint64_t stime_ticks;
+        uint64_t cutime_ticks;  /* reaped children */
+        uint64_t cstime_ticks;
+        uint64_t starttime;
+} ProcStat;
+
+/* -ESRCH if the process does not exist. */
+int proc_read_stat(pid_t pid, ProcStat *ret);
+
+/* Resident set size in bytes from /proc/PID/statm. */
+int proc_get_rss(pid_t pid, uint64_t *ret);
+
+/* All processes whose process group is pgrp, zombies excluded. */
+int proc_list_pgrp(pid_t pgrp, pid_t **ret, size_t *ret_n);
+
+/* utime + stime (+ cutime + cstime with children) in microseconds. */
+uint64_t proc_stat_cpu_usec(const ProcStat *st, bool children);

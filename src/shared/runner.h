@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The runner interface: how one sheet attempt (or validation pass) becomes
+ * processes, and how those processes are frozen, thawed, killed, measured
+ * and reaped.  The local runner lives in runner-local.c; the Slurm backend
+ * plugs in behind the same operations later. */
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+typedef struct Runner Runner;
+typedef struct RunHandle RunHandle;
+
+typedef enum RunnerMode {
+        RUNNER_MODE_CGROUP,             /* each attempt in its own cgroup v2 child */
+        RUNNER_MODE_PROCESS_GROUP,      /* each attempt in its own process group */
+} RunnerMode;
+
+const char *runner_mode_to_string(RunnerMode m);   /* "cgroup", "process-group" */
+
+typedef struct RunSpec {
+        char **argv;            /* program and arguments; argv[0] looked up in PATH of env */
+        char **env;             /* the complete environment of the child; NULL = empty */
+        const char *cwd;        /* must exist */
+        const char *stdout_path;        /* created/truncated 0600; NULL = /dev/null */
+        const char *stderr_path;
+        const char *name;       /* unique leaf name for the cgroup ("job-3.sheet-2.attempt-1") */
+        usec_t timeout_usec;    /* 0 = no timeout */
+        usec_t kill_grace_usec; /* between SIGTERM and SIGKILL; 0 = 5 s */
+        /* Instead of exec'ing argv, run this in the forked child and exit
+         * with its return value (used for validation passes). */
+        int (*child_fn)(void *userdata);
+        void *child_userdata;
+} RunSpec;
+
+typedef struct RunResult {
+        bool exited;            /* exit_code valid */
+        int exit_code;
+        int exit_signal;        /* signal that ended the main process, 0 if none */
+        bool timed_out;         /* the runner ended it because timeout_usec passed */
+        bool killed;            /* the runner ended it because runner_kill() asked */
+        usec_t started_at;      /* CLOCK_REALTIME */
+        usec_t finished_at;
+} RunResult;
+
+typedef struct RunStats {
+        pid_t pid;
+        bool alive;             /* main process still running */
+        bool zombie;            /* main process exited but not yet reaped */
+        unsigned n_processes;   /* processes in the group / cgroup */
+        uint64_t cpu_usec;      /* CPU time used by the group so far */
+        double cpu_percent;     /* since the previous runner_stats() call (or start) */
+        uint64_t memory_bytes;  /* resident memory of the group */
+        usec_t uptime_usec;
+} RunStats;
+
+/* Called exactly once, from the event loop, when the main process has
+ * been reaped and every other process of the attempt is gone. */
+typedef void (*run_exit_fn)(RunHandle *h, const RunResult *result, void *userdata);
+
+/* Probe cgroup v2 delegation of the calling process (or use the given
+ * cgroupfs directory for tests: NULL = detect) and pick the mode. SIGCHLD
+ * must be blocked in the calling thread (sd-event needs that). */
+int runner_new_local(sd_event *event, const char *cgroup_dir, Runner **ret);
+Runner *runner_free(Runner *r);
+DEFINE_CLEANUP_FUNC(Runner *, runner_free);
+#define _cleanup_runner_free_ _cleanup_(runner_freep)
+
+RunnerMode runner_get_mode(Runner *r);
+const char *runner_get_cgroup_dir(Runner *r);  /* NULL in process-group mode */
+
+int runner_start(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
+
+/* cgroup.freeze, or SIGSTOP/SIGCONT to the process group. */
+int run_handle_freeze(RunHandle *h);
+int run_handle_thaw(RunHandle *h);
+/* SIGTERM to all, SIGKILL after the grace period; the exit callback
+ * reports killed=true. Idempotent. */
+int run_handle_kill(RunHandle *h);
+int run_handle_stats(RunHandle *h, RunStats *ret);
+pid_t run_handle_pid(RunHandle *h);
+uint64_t run_handle_starttime(RunHandle *h);   /* /proc/PID/stat start time */
+const char *run_handle_cgroup(RunHandle *h);   /* absolute cgroupfs path or NULL */
+/* Drop the caller's reference; a running attempt keeps going and its
+ * callback is not called any more, it is killed and reaped quietly. */
+void run_handle_release(RunHandle *h);
+
+/* After a conductor restart: make sure nothing of an attempt recorded by a
+ * previous instance survives. pid/starttime guard against PID reuse. */
+int runner_kill_stale(Runner *r, pid_t pid, uint64_t starttime, const char *cgroup);
+
+/* Last max bytes of a file, *ret_truncated if there was more. */
+int read_file_tail(const char *path, size_t max, char **ret, bool *ret_truncated);
+
+/* /proc/PID/stat field 22, 0 if the process does not exist. */
+uint64_t process_starttime(pid_t pid);

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "macro.h"
+
+bool endswith(const char *s, const char *suffix) {
+        size_t ls = strlen(s), lx = strlen(suffix);
+        return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+char *strdup_printf(const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+int free_and_strdup(char **p, const char *s) {
+        char *t = NULL;
+
+        if (s) {
+                t = strdup(s);
+                if (!t)
+                        return -ENOMEM;
+        }
+        free(*p);
+        *p = t;
+        return 0;
+}
+
+void strv_free(char **l) {
+        STRV_FOREACH(s, l)
+                free(*s);
+        free(l);
+}
+
+size_t strv_length(char * const *l) {
+        size_t n = 0;
+        STRV_FOREACH(s, l)
+                n++;
+        return n;
+}
+
+int strv_push(char ***l, char *value) {
+        size_t n = strv_length(*l);
+        char **t;
+
+        if (!value)
+                return -EINVAL;
+        t = realloc(*l, sizeof(char *) * (n + 2));
+        if (!t)
+                return -ENOMEM;
+        t[n] = value;
+        t[n + 1] = NULL;
+        *l = t;
+        return 0;
+}
+
+int strv_extend(char ***l, const char *value) {
+        char *v = strdup(value);
+        int r;
+
+        if (!v)
+                return -ENOMEM;
+        r = strv_push(l, v);
+        if (r < 0)
+                free(v);
+        return r;
+}
+
+char **strv_copy(char * const *l) {
+        _cleanup_strv_free_ char **c = calloc(strv_length(l) + 1, sizeof(char *));
+        size_t i = 0;
+
+        if (!c)
+                return NULL;
+        STRV_FOREACH(s, l) {
+                c[i] = strdup(*s);
+                if (!c[i])
+                        return NULL;
+                i++;
+        }
+        return TAKE_PTR(c);
+}
+
+bool strv_contains(char * const *l, const char *s) {
+        STRV_FOREACH(i, l)
+                if (streq(*i, s))
+                        return true;
+        return false;
+}
+
+usec_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                abort(); /* only fails for an invalid clock id: a programming error */
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if ((uint64_t) st.st_size > max_size)
+                return -EFBIG;
+
+        for (;;) {
+                ssize_t k;
+
+                if (n + 1 >= allocated) {
+                        size_t want = allocated ? allocated * 2 : 4096;
+                        char *t;
+
+                        if (want > max_size + 2)
+                                want = max_size + 2;
+                        if (want <= n + 1)
+                                return -EFBIG;
+                        t = realloc(buf, want);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        allocated = want;
+                }
+                k = read(fd, buf + n, allocated - n - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max_size)
+                        return -EFBIG;
+        }
+        if (!buf) {
+                buf = malloc(1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+
+        /* O_NONBLOCK so that a FIFO handed to us cannot block the caller
+         * before the type check in read_full_fd() refuses it. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        return read_full_fd(fd, max_size, ret, ret_size);
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; ; s++) {
+                if (*s == '/' || *s == 0) {
+                        char c = *s;
+
+                        *s = 0;
+                        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                                return negative_errno();
+                        *s = c;
+                        if (c == 0)
+                                break;
+                }
+        }
+        return 0;
+}
