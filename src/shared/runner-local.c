@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cgroup.h"
+#include "log.h"
 #include "runner-internal.h"
 
 #define DEFAULT_KILL_GRACE_USEC (5 * USEC_PER_SEC)
@@ -165,8 +166,14 @@ static void handle_finish(LocalHandle *h) {
 
         /* -EBUSY only if something survived DRAIN_MAX_USEC; the leaf is
          * then left for runner_kill_stale() or the next runner_free(). */
-        if (h->cgroup)
-                (void) cg_remove(h->cgroup);
+        if (h->cgroup) {
+                int r = cg_remove(h->cgroup);
+
+                if (r < 0)
+                        log_warning_errno(r, "Could not remove cgroup %s of finished process %d: %m; "
+                                          "runner_kill_stale() can remove it later.",
+                                          h->cgroup, (int) h->pid);
+        }
 
         h->state = HANDLE_DONE;
         h->frozen = false;
@@ -212,8 +219,16 @@ static void handle_drain_check(LocalHandle *h) {
                 (void) handle_signal_all(h, SIGKILL);
 
         r = handle_is_empty(h);
-        if (r != 0 || now_usec(CLOCK_MONOTONIC) >= h->drain_deadline)
-                handle_finish(h);       /* an error reading the state must not hang the attempt */
+        if (r < 0)
+                log_warning_errno(r, "Could not check whether processes of %d are gone: %m; reporting its end anyway.",
+                                  (int) h->pid);
+        else if (r == 0 && now_usec(CLOCK_MONOTONIC) >= h->drain_deadline)
+                log_warning("Processes of %d survive SIGKILL for %llu s (uninterruptible sleep?); "
+                            "reporting its end anyway.", (int) h->pid,
+                            (unsigned long long) (DRAIN_MAX_USEC / USEC_PER_SEC));
+        else if (r == 0)
+                return;
+        handle_finish(h);       /* an error reading the state must not hang the attempt */
 }
 
 static int on_drain_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -593,10 +608,16 @@ static Runner *local_free(Runner *base) {
                         handle_free(h);
         }
 
-        if (r->cgroup_dir && r->remove_cgroup_dir)
+        if (r->cgroup_dir && r->remove_cgroup_dir) {
+                int k = cg_remove(r->cgroup_dir);
+
                 /* EBUSY: leaves of attempts that would not die are still
                  * in there; they are found by runner_kill_stale() later. */
-                (void) cg_remove(r->cgroup_dir);
+                if (k == -EBUSY)
+                        log_debug("Cgroup %s still has children, leaving it in place.", r->cgroup_dir);
+                else if (k < 0)
+                        log_warning_errno(k, "Could not remove cgroup %s: %m", r->cgroup_dir);
+        }
 
         free(r->cgroup_dir);
         sd_event_unref(r->event);
@@ -708,7 +729,7 @@ static int child_move_fd(int fd) {
         return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-_noreturn_ static void child_run(const RunSpec *spec, const char *cwd, int procs_fd,
+_noreturn_ static void child_run(const RunSpec *spec, const char *name, const char *cwd, int procs_fd,
                                  int in_fd, int out_fd, int err_fd) {
         static char *empty_env[] = { NULL };
         struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -728,12 +749,12 @@ _noreturn_ static void child_run(const RunSpec *spec, const char *cwd, int procs
         /* Into the leaf before anything of the payload runs. The parent
          * does the same, whichever comes first wins. */
         if (procs_fd >= 0 && write(procs_fd, "0", 1) != 1)
-                child_fail("cannot join cgroup for", spec->name, errno);
+                child_fail("cannot join cgroup for", name, errno);
 
-        /* Own process group in both modes, so that a signal to the group
-         * reaches everything even in cgroup mode's per-pid loop's gaps. */
+        /* Own process group in both modes: a terminal or a kill(-pgid)
+         * from the payload's own tooling then stays within the attempt. */
         if (setpgid(0, 0) < 0)
-                child_fail("cannot create process group for", spec->name, errno);
+                child_fail("cannot create process group for", name, errno);
 
         if (close_range(3, ~0U, 0) < 0) {
                 int max = (int) sysconf(_SC_OPEN_MAX);
@@ -882,7 +903,7 @@ static int local_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *
                 goto fail;
         }
         if (pid == 0)
-                child_run(spec, cwd, procs_fd, in_fd, out_fd, err_fd);
+                child_run(spec, name, cwd, procs_fd, in_fd, out_fd, err_fd);
 
         h->pid = pid;
         h->result.started_at = now_usec(CLOCK_REALTIME);
@@ -1137,9 +1158,13 @@ int runner_new_local(sd_event *event, const char *cgroup_dir, Runner **ret) {
                 if (k >= 0)
                         r->base.mode = RUNNER_MODE_CGROUP;
                 else if (cgroup_dir || want_cgroup) {
+                        log_full_errno(LOG_ERR, k, "Cannot use cgroup %s for attempts: %m",
+                                       cgroup_dir ?: "of our own");
                         local_free(&r->base);
                         return k;
-                }
+                } else
+                        log_debug("No manageable cgroup v2 (%s), running attempts in process groups; "
+                                  "processes that call setsid() can escape those.", strerror(-k));
         }
 
         *ret = &r->base;

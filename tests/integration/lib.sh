@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared set-up of the integration tests: a private dbus-daemon, the real
+# marianned on it, and the real clients pointed at it.  Source this file.
+
+set -euo pipefail
+
+BUILD_DIR=${MARIANNE_BUILD_DIR:?run through meson test}
+SOURCE_DIR=${MARIANNE_SOURCE_DIR:?run through meson test}
+MARIANNED=${MARIANNED:-$BUILD_DIR/src/daemon/marianned}
+MARIANNECTL=${MARIANNECTL:-$BUILD_DIR/src/ctl/mariannectl}
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; [ -n "${DAEMON_LOG:-}" ] && [ -f "$DAEMON_LOG" ] && tail -n 40 "$DAEMON_LOG" >&2; exit 1; }
+
+for tool in dbus-daemon busctl gdbus python3; do
+        command -v "$tool" >/dev/null || skip "$tool is not installed (tools/run-tests installs it)"
+done
+
+TEST_DIR=$(mktemp -d /tmp/marianne-itest.XXXXXX)
+DAEMON_LOG=$TEST_DIR/marianned.log
+DAEMON_PID=
+BUS_PID=
+MONITOR_PID=
+
+cleanup() {
+        [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null || true
+        [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+        [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null || true
+        if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then echo "kept $TEST_DIR"; else rm -rf "$TEST_DIR"; fi
+}
+trap cleanup EXIT
+
+start_bus() {
+        cat > "$TEST_DIR/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$TEST_DIR/bus.socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+        dbus-daemon --config-file="$TEST_DIR/bus.conf" --fork --print-pid=3 3>"$TEST_DIR/bus.pid"
+        BUS_PID=$(cat "$TEST_DIR/bus.pid")
+        export MARIANNE_BUS_ADDRESS="unix:path=$TEST_DIR/bus.socket"
+        export DBUS_SESSION_BUS_ADDRESS=$MARIANNE_BUS_ADDRESS
+}
+
+# start_daemon [extra marianned options]
+start_daemon() {
+        "$MARIANNED" --state-dir="$TEST_DIR/state" --log-target=stderr "$@" >>"$DAEMON_LOG" 2>&1 &
+        DAEMON_PID=$!
+        for _ in $(seq 100); do
+                busctl --address="$MARIANNE_BUS_ADDRESS" status org.marianne.Conductor >/dev/null 2>&1 && return 0
+                kill -0 "$DAEMON_PID" 2>/dev/null || fail "marianned exited at start"
+                sleep 0.05
+        done
+        fail "marianned did not take its bus name"
+}
+
+stop_daemon() {
+        kill "$DAEMON_PID"
+        wait "$DAEMON_PID" || true
+        DAEMON_PID=
+}
+
+kill9_daemon() {
+        kill -9 "$DAEMON_PID"
+        wait "$DAEMON_PID" 2>/dev/null || true
+        DAEMON_PID=
+}
+
+ctl() { "$MARIANNECTL" "$@"; }
+
+bctl() { busctl --address="$MARIANNE_BUS_ADDRESS" "$@"; }
+
+mcall() { bctl call org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor "$@"; }
+
+gcall() { gdbus call --address "$MARIANNE_BUS_ADDRESS" --dest org.marianne.Conductor \
+                --object-path /org/marianne/Conductor --method "org.marianne.Conductor.$1" "${@:2}"; }
+
+# job_state JOB → prints the state
+job_state() { ctl status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
+
+# wait_state JOB STATE [TIMEOUT_SECONDS]
+wait_state() {
+        local deadline=$((SECONDS + ${3:-30}))
+        while [ "$(job_state "$1")" != "$2" ]; do
+                [ $SECONDS -lt $deadline ] || fail "job $1 did not reach $2 (is $(job_state "$1"))"
+                sleep 0.1
+        done
+}
+
+# expect_error ERROR_NAME COMMAND...: the command fails and names the error
+expect_error() {
+        local name=$1; shift
+        local out
+        if out=$("$@" 2>&1); then fail "'$*' succeeded, expected $name"; fi
+        grep -q "$name" <<<"$out" || fail "'$*' failed without naming $name: $out"
+}
+
+write_score() { # NAME then YAML on stdin; prints the path
+        mkdir -p "$TEST_DIR/scores"
+        cat > "$TEST_DIR/scores/$1.yaml"
+        echo "$TEST_DIR/scores/$1.yaml"
+}
