@@ -6,6 +6,9 @@
 #include <pwd.h>
 #include <time.h>
 
+/* fmt is one of our fixed strftime formats, never user input */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static char *format_local(uint64_t usec, const char *fmt) {
         struct tm tm;
         time_t t;
@@ -18,6 +21,7 @@ static char *format_local(uint64_t usec, const char *fmt) {
                 return strdup_printf("@%" PRIu64, usec);
         return strdup(buf);
 }
+#pragma GCC diagnostic pop
 
 char *ctl_format_timestamp(uint64_t usec) {
         if (usec == 0 || usec == UINT64_MAX)

@@ -135,9 +135,10 @@ static void print_plan_sheet(const CtlDict *d) {
         printf("  Depends on: %s\n", isempty(deps) ? "none" : deps);
         if (!isempty(error))
                 printf("  Error: %s\n", error);
+        else if (isempty(cmd))
+                puts("  Command: (empty)");
         else
-                printf("  Command:\n%s%s", strempty(cmd),
-                       cmd && *cmd && !endswith(cmd, "\n") ? "\n" : "");
+                printf("  Command:\n%s%s", cmd, endswith(cmd, "\n") ? "" : "\n");
 }
 
 static int print_plan_json(sd_bus_message *reply) {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
 #include "ctl.h"
 
 #include <getopt.h>
@@ -115,9 +116,13 @@ static const struct option options[] = {
         {}
 };
 
-static int usage_error(const char *fmt, const char *arg) {
+_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
         fputs("mariannectl: ", stderr);
-        fprintf(stderr, fmt, arg);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
         fputs("\nSee 'mariannectl --help'.\n", stderr);
         return CTL_EXIT_USAGE;
 }

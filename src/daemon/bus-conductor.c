@@ -32,9 +32,10 @@ int bus_caller_check(sd_bus_message *m, Daemon *d, uid_t *ret_uid, gid_t *ret_gi
                 gid = (gid_t) -1;
 
         /* Sheets run as the conductor's own user until running them as
-         * their owner lands, so the conductor serves only its own user
-         * (and root).  The bus policy says the same for the system bus. */
-        if (uid != 0 && uid != getuid())
+         * their owner lands, so the conductor serves only its own user:
+         * root for the system conductor (the bus policy says the same),
+         * the session's user for a per-user one. */
+        if (uid != getuid() && (d->user_mode || uid != 0))
                 return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
                                          "Uid %u may not use this conductor: it serves only uid %u. "
                                          "Run a per-user conductor with 'marianned --user'.",
@@ -290,7 +291,10 @@ static int read_job(sd_bus_message *m, Daemon *d, Job **ret, sd_bus_error *error
         static int fname(sd_bus_message *m, void *userdata, sd_bus_error *error) {    \
                 Daemon *d = userdata;                                                 \
                 Job *j;                                                               \
-                int r = read_job(m, d, &j, error);                                    \
+                int r = bus_caller_check(m, d, NULL, NULL, error);                    \
+                if (r < 0)                                                            \
+                        return r;                                                     \
+                r = read_job(m, d, &j, error);                                        \
                 if (r < 0)                                                            \
                         return r;                                                     \
                 r = action(m, d, j, error);                                           \

@@ -4,22 +4,10 @@
 
 #include "bus-errors.h"
 
-/* Register our names with sd-bus so that a negative errno returned from a
- * method handler with a named error set keeps its name on the wire. */
-static const sd_bus_error_map marianne_errors[] = {
-        SD_BUS_ERROR_MAP(BUS_ERROR_NO_SUCH_JOB, ENOENT),
-        SD_BUS_ERROR_MAP(BUS_ERROR_AMBIGUOUS_JOB, ENOTUNIQ),
-        SD_BUS_ERROR_MAP(BUS_ERROR_NO_SUCH_SHEET, ERANGE),
-        SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_STATE, EBUSY),
-        SD_BUS_ERROR_MAP(BUS_ERROR_INVALID_CONFIG, EINVAL),
-        SD_BUS_ERROR_MAP(BUS_ERROR_ACCESS_DENIED, EACCES),
-        SD_BUS_ERROR_MAP(BUS_ERROR_LIMIT_EXCEEDED, E2BIG),
-        SD_BUS_ERROR_MAP_END
-};
-
-__attribute__((constructor)) static void register_errors(void) {
-        (void) sd_bus_error_add_map(marianne_errors);
-}
+/* Every named error is set explicitly where it is decided.  No errno map
+ * is registered: a bare errno from deeper down (the store, memory) must
+ * reach the caller as the generic error it is, not dressed up as, say,
+ * InvalidConfig because it happened to be EINVAL. */
 
 int bus_error_job_lookup(sd_bus_error *error, int r, const char *job) {
         if (r == -ENOTUNIQ)

@@ -194,6 +194,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) s;
+        (void) si;
+        (void) userdata;
+        log_notice("Received SIGHUP; the conductor has no configuration to reload, carrying on.");
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -233,8 +241,8 @@ static int run(int argc, char *argv[]) {
                 r = sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM/SIGINT: %m");
-        /* SIGHUP: nothing to reload yet; do not die of it */
-        r = sd_event_add_signal(event, NULL, SIGHUP, NULL, NULL);
+        /* SIGHUP: nothing to reload yet; say so rather than die of it */
+        r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGHUP: %m");
 

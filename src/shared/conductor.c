@@ -57,7 +57,8 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
 
         r = store_open(db, &c->store);
         if (r < 0)
-                return log_error_errno(r, "Failed to open the store %s: %m. Move it aside to start afresh, or fix its permissions.", db);
+                return log_error_errno(r, "Failed to open the store %s: %s. Move it aside to start afresh, or fix its permissions.",
+                                       db, store_last_error(NULL));
 
         r = runner_new_local(event, config->cgroup_dir, &c->runner);
         if (r < 0)
@@ -315,6 +316,21 @@ static int conductor_create_job(Conductor *c, Score *score /* takes */, const ch
         _cleanup_(job_freep) Job *j = NULL;
         uint64_t n;
         int r;
+
+        /* Refuse a score whose prompts cannot render now rather than fail
+         * its sheets one by one later: nothing they depend on changes. */
+        for (size_t i = 0; i < s->n_sheets; i++) {
+                _cleanup_free_ char *prompt = NULL, *error = NULL;
+
+                r = score_render_prompt(s, s->sheets[i].num, &prompt, &error);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        *ret_error = strdup_printf("sheet %u: prompt does not render: %s",
+                                                   s->sheets[i].num, error ?: strerror(-r));
+                        return r == -E2BIG ? r : -EINVAL;
+                }
+        }
 
         r = mkdir_p(s->workspace, 0755);
         if (r < 0) {

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+extern char **environ;
+
 #include "cgroup.h"
 #include "log.h"
 #include "runner-internal.h"
@@ -775,6 +777,9 @@ _noreturn_ static void child_run(const RunSpec *spec, const char *name, const ch
                 child_fail("cannot change directory to", cwd, errno);
 
         if (spec->child_fn) {
+                /* spec->env is the child's whole environment, whether it
+                 * execs or runs a function that spawns commands itself */
+                environ = spec->env ?: (char **) empty_env;
                 r = spec->child_fn(spec->child_userdata);
                 (void) fflush(stdout);
                 (void) fflush(stderr);
@@ -1048,6 +1053,53 @@ static const RunnerOps local_ops = {
  * leaf only if controllers were enabled in the unit's
  * cgroup.subtree_control; we never enable controllers (freeze, kill,
  * cpu.stat and cgroup.events need none), so staying where we are is fine. */
+/* In the root cgroup every conductor makes "marianne-<pid>"; one that was
+ * killed leaves its directory (and perhaps orphaned attempts) behind.
+ * Clear those of conductors that no longer exist, so kill -9 does not
+ * leak cgroups.  A live pid, even a reused one, is left alone. */
+static void sweep_dead_parents(const char *mnt) {
+        _cleanup_closedir_ DIR *d = opendir(mnt);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *dir = NULL;
+                _cleanup_closedir_ DIR *sub = NULL;
+                const char *num = startswith(de->d_name, "marianne-");
+                struct dirent *se;
+                char *end;
+                long pid;
+
+                if (!num || de->d_type != DT_DIR)
+                        continue;
+                errno = 0;
+                pid = strtol(num, &end, 10);
+                if (errno != 0 || *end || pid <= 0 || pid == getpid())
+                        continue;
+                if (kill((pid_t) pid, 0) >= 0 || errno != ESRCH)
+                        continue;
+                dir = strdup_printf("%s/%s", mnt, de->d_name);
+                if (!dir)
+                        return;
+                /* cgroup.kill takes the whole subtree */
+                (void) cg_kill(dir);
+                (void) cg_wait_empty(dir, USEC_PER_SEC);
+                sub = opendir(dir);
+                while (sub && (se = readdir(sub))) {
+                        _cleanup_free_ char *leaf = NULL;
+
+                        if (se->d_type != DT_DIR || se->d_name[0] == '.')
+                                continue;
+                        leaf = strdup_printf("%s/%s", dir, se->d_name);
+                        if (leaf)
+                                (void) cg_remove(leaf);
+                }
+                if (cg_remove(dir) >= 0)
+                        log_debug("Removed %s, left behind by conductor %ld.", dir, pid);
+        }
+}
+
 static int pick_parent_dir(const char *own, char **ret) {
         const char *mnt;
         char *p;
@@ -1056,8 +1108,10 @@ static int pick_parent_dir(const char *own, char **ret) {
         r = cg_get_mount_point(&mnt);
         if (r < 0)
                 return r;
-        if (streq(own, mnt))
+        if (streq(own, mnt)) {
+                sweep_dead_parents(mnt);
                 p = strdup_printf("%s/marianne-%d", own, (int) getpid());
+        }
         else
                 p = strdup_printf("%s/payload", own);
         if (!p)

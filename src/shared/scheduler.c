@@ -388,7 +388,8 @@ static void attempt_failed(Job *j, unsigned num, const char *outcome, const char
         attempt_close(rt, outcome);
         sheet_finish_runtime(j, rt);
 
-        if (j->score && failures <= j->score->retry.max_retries) {
+        /* a prompt that does not render will not render next time either */
+        if (j->score && failures <= j->score->retry.max_retries && !streq(category, "template")) {
                 uint32_t rnd = 0;
                 usec_t delay;
 

@@ -1235,10 +1235,34 @@ static char *shell_quote_for(const ShellState *st, const char *s) {
         }
 }
 
+/* "{name}" (with optional .attr / [key]) naming something in the context:
+ * the value and the closing brace. Anything else is not a placeholder. */
+static bool placeholder_field(const char *p, const Value *context, const Value **ret, const char **ret_end) {
+        _cleanup_free_ char *field = NULL;
+        const char *end = p + 1 + strcspn(p + 1, "{}");
+        const Value *v = NULL;
+
+        if (*end != '}' || !(isalpha((unsigned char) p[1]) || p[1] == '_'))
+                return false;
+        for (const char *q = p + 1; q < end; q++)
+                if (!isalnum((unsigned char) *q) && !strchr("_.[]'\"", *q))
+                        return false;
+        field = strndup(p + 1, (size_t) (end - p - 1));
+        if (!field || resolve_field(field, field, context, &v, NULL) < 0)
+                return false;
+        *ret = v;
+        *ret_end = end;
+        return true;
+}
+
 int template_format_placeholders(const char *s, const Value *context, bool quote, char **ret, char **ret_error) {
         ShellState shell = {};
         Buf b = { .max = SIZE_MAX };
+        const Value *v = NULL;
+        const char *end = NULL;
         int r = 0;
+
+        (void) ret_error;   /* nothing here can be wrong any more, only unknown */
 
         if (!s || !ret)
                 return -EINVAL;
@@ -1249,35 +1273,9 @@ int template_format_placeholders(const char *s, const Value *context, bool quote
                         if (r >= 0 && quote)
                                 r = shell_feed(&shell, p, 1);
                         p += 2;
-                } else if (*p == '}') {
-                        r = set_error(ret_error, -EINVAL,
-                                      "single '}' at offset %zu in '%s': write '}}' for a literal brace",
-                                      (size_t) (p - s), s);
-                } else if (*p == '{') {
-                        _cleanup_free_ char *field = NULL, *str = NULL, *quoted = NULL;
-                        const char *end = p + 1 + strcspn(p + 1, "{}");
-                        const Value *v = NULL;
+                } else if (*p == '{' && placeholder_field(p, context, &v, &end)) {
+                        _cleanup_free_ char *str = NULL, *quoted = NULL;
 
-                        if (*end != '}') {
-                                r = set_error(ret_error, -EINVAL,
-                                              "unmatched '{' at offset %zu in '%s': write '{{' for a literal brace",
-                                              (size_t) (p - s), s);
-                                break;
-                        }
-                        field = strndup(p + 1, (size_t) (end - p - 1));
-                        if (!field) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        if (strpbrk(field, "!:")) {
-                                r = set_error(ret_error, -EINVAL,
-                                              "placeholder '{%s}' in '%s' uses a conversion or format spec, which is not supported",
-                                              field, s);
-                                break;
-                        }
-                        r = resolve_field(field, s, context, &v, ret_error);
-                        if (r < 0)
-                                break;
                         r = value_to_string(v, &str);
                         if (r < 0)
                                 break;
@@ -1294,7 +1292,9 @@ int template_format_placeholders(const char *s, const Value *context, bool quote
                         r = buf_append(&b, quoted ?: str, strlen(quoted ?: str));
                         p = end + 1;
                 } else {
-                        size_t l = strcspn(p, "{}");
+                        /* anything else is the command's own text, braces
+                         * included: ${var}, {a,b} expansions, inline code */
+                        size_t l = 1 + strcspn(p + 1, "{}");
 
                         r = buf_append(&b, p, l);
                         if (r >= 0 && quote)

@@ -22,8 +22,11 @@ int template_render(const char *tmpl, const Value *context, size_t max_output, c
 
 /* Python str.format-style placeholders as used by validation paths and
  * commands: "{workspace}/sheet{sheet_num}.md".  "{{" and "}}" are literal
- * braces.  With shell_quote, every substituted value is single-quoted for
- * bash.  Unknown placeholders are an error (-ENOENT) naming them.
+ * braces.  Like the original Marianne, only placeholders that name a
+ * context variable are replaced; every other brace is the command's own
+ * text (shell "${today}", "{a,b}", inline Python in real scores), so a
+ * misspelt placeholder stays visible in the command rather than failing.
+ * With shell_quote, every substituted value is single-quoted for bash.
  * (Where the placeholder already sits inside "..." or '...' in the command,
  * the value is escaped for that context instead of wrapped in quotes, which
  * bash would keep as literal characters: "{workspace}/x" stays a working

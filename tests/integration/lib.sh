@@ -23,10 +23,18 @@ BUS_PID=
 MONITOR_PID=
 
 cleanup() {
+        local status=$?
         [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null || true
         [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
         [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null || true
+        # a sanitizer build reports leaks and undefined behaviour at exit
+        if [ -f "$DAEMON_LOG" ] && grep -q "Sanitizer\|runtime error:" "$DAEMON_LOG"; then
+                echo "FAIL: marianned's log has a sanitizer report:" >&2
+                grep -A20 "Sanitizer\|runtime error:" "$DAEMON_LOG" | head -60 >&2
+                status=1
+        fi
         if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then echo "kept $TEST_DIR"; else rm -rf "$TEST_DIR"; fi
+        exit $status
 }
 trap cleanup EXIT
 
@@ -53,9 +61,9 @@ CONF
 
 # start_daemon [extra marianned options]
 start_daemon() {
-        "$MARIANNED" --state-dir="$TEST_DIR/state" --log-target=stderr "$@" >>"$DAEMON_LOG" 2>&1 &
+        ${MARIANNED_WRAPPER:-} "$MARIANNED" --state-dir="$TEST_DIR/state" --log-target=stderr "$@" >>"$DAEMON_LOG" 2>&1 &
         DAEMON_PID=$!
-        for _ in $(seq 100); do
+        for _ in $(seq ${DAEMON_START_TRIES:-100}); do
                 busctl --address="$MARIANNE_BUS_ADDRESS" status org.marianne.Conductor >/dev/null 2>&1 && return 0
                 kill -0 "$DAEMON_PID" 2>/dev/null || fail "marianned exited at start"
                 sleep 0.05
@@ -85,7 +93,7 @@ gcall() { gdbus call --address "$MARIANNE_BUS_ADDRESS" --dest org.marianne.Condu
                 --object-path /org/marianne/Conductor --method "org.marianne.Conductor.$1" "${@:2}"; }
 
 # job_state JOB → prints the state
-job_state() { ctl status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
+job_state() { ctl status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])'; }
 
 # wait_state JOB STATE [TIMEOUT_SECONDS]
 wait_state() {
@@ -102,6 +110,13 @@ expect_error() {
         local out
         if out=$("$@" 2>&1); then fail "'$*' succeeded, expected $name"; fi
         grep -q "$name" <<<"$out" || fail "'$*' failed without naming $name: $out"
+}
+
+# expect_exit CODE COMMAND...
+expect_exit() {
+        local want=$1 got=0; shift
+        "$@" >/dev/null 2>&1 || got=$?
+        [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want"
 }
 
 write_score() { # NAME then YAML on stdin; prints the path

@@ -72,6 +72,7 @@ static int setup(void **state) {
         sigaddset(&mask, SIGCHLD);
         assert_int_equal(sigprocmask(SIG_BLOCK, &mask, NULL), 0);
         assert_int_equal(sd_event_new(&f->event), 0);
+        assert_int_equal(setenv("CONDUCTOR_SECRET", "must not reach sheets", 1), 0);
         assert_int_equal(open_conductor(f, 8), 0);
         *state = f;
         return 0;
@@ -88,6 +89,11 @@ static int teardown(void **state) {
         free(f->dir);
         free(f);
         return 0;
+}
+
+static void *mfree(void *p) {
+        free(p);
+        return NULL;
 }
 
 static char *write_score(Fixture *f, const char *name, const char *yaml) {
@@ -157,13 +163,21 @@ static void test_linear_chain(void **state) {
         _cleanup_free_ char *out = NULL;
         Job *j = start(f, "chain", "name: chain\n" COMMON
                        "sheet: {size: 1, total_items: 3}\n"
-                       "prompt: {template: 'echo {{ sheet_num }} >> order.txt'}\n", NULL);
+                       "prompt: {template: 'echo {{ sheet_num }} >> order.txt; env > env-{{ sheet_num }}.txt'}\n", NULL);
+        _cleanup_free_ char *env = NULL;
 
         run_to_end(f, j);
         assert_int_equal(j->rec.state, JOB_COMPLETED);
         assert_int_equal(job_count(j, SHEET_COMPLETED), 3);
         out = read_ws(f, "order.txt");
         assert_string_equal(out, "1\n2\n3\n");
+        /* a clean environment: ours, not the conductor's */
+        env = read_ws(f, "env-2.txt");
+        assert_non_null(env);
+        assert_non_null(strstr(env, "MARIANNE_SHEET=2\n"));
+        assert_non_null(strstr(env, "MARIANNE_JOB_ID=chain-1\n"));
+        assert_non_null(strstr(env, "PATH=/usr/local/sbin"));
+        assert_null(strstr(env, "CONDUCTOR_SECRET"));
 
         /* the state changes of one sheet, in order, then the next sheet */
         assert_true(event_index(f, "job chain-1 queued->running") >= 0);
@@ -262,7 +276,8 @@ static void test_validations(void **state) {
                        "validations:\n"
                        "  - {type: file_exists, path: '{workspace}/out-{sheet_num}.txt', description: output exists}\n"
                        "  - {type: content_contains, path: '{workspace}/out-{sheet_num}.txt', pattern: ok, stage: 2}\n"
-                       "  - {type: command_succeeds, command: 'grep -q ok {workspace}/out-{sheet_num}.txt', stage: 2}\n",
+                       "  - {type: command_succeeds, command: 'grep -q ok {workspace}/out-{sheet_num}.txt', stage: 2}\n"
+                       "  - {type: command_succeeds, command: 'test \"$MARIANNE_SHEET\" = {sheet_num} && test -z \"${CONDUCTOR_SECRET:-}\"', stage: 2}\n",
                        NULL);
 
         run_to_end(f, j);
@@ -273,7 +288,7 @@ static void test_validations(void **state) {
 
         assert_int_equal(conductor_get_sheet(f->conductor, j, 1, &sr), 0);
         assert_int_equal(sr.validation_passed, 1);
-        assert_int_equal(sr.passed_validations, 3);
+        assert_int_equal(sr.passed_validations, 4);
         assert_true(sr.pass_percentage > 99.9);
         sheet_record_done(&sr);
 
@@ -518,6 +533,12 @@ static void test_delete_clear_find(void **state) {
         assert_int_equal(conductor_start_path(f->conductor, "/etc/passwd", &o, &found, &error), -EINVAL);
         free(error), error = NULL;
         assert_int_equal(conductor_start_path(f->conductor, "/nonexistent/score.yaml", &o, &found, &error), -ENOENT);
+        free(error), error = NULL;
+        path = mfree(path);
+        path = write_score(f, "jinja", "name: jinja\n" COMMON "sheet: {size: 1, total_items: 2}\n"
+                           "prompt: {template: '{% if sheet_num == 1 %}true{% endif %}'}\n");
+        assert_int_equal(conductor_start_path(f->conductor, path, &o, &found, &error), -EINVAL);
+        assert_non_null(strstr(error, "sheet 1: prompt does not render"));
         free(error), error = NULL;
         assert_int_equal(conductor_plan_content(f->conductor, "name: x\nsheet: {size: 1, total_items: 2}\n", &o, &plan, &error), 0);
         assert_int_equal(plan->n_sheets, 2);

@@ -164,7 +164,7 @@ static void test_file_exists(void **state) {
         assert_string_equal(r.outcomes[1].description, "file_exists sheet1.md");
         expect(&r, 2, 2, VALIDATION_FAILED, missing);
         expect(&r, 3, 3, VALIDATION_FAILED, "not a regular file");
-        expect(&r, 4, 4, VALIDATION_FAILED, "'{nope}'");
+        expect(&r, 4, 4, VALIDATION_FAILED, "/{nope}.md does not exist");
         expect(&r, 5, 5, VALIDATION_FAILED, "does not exist");
         expect(&r, 6, 6, VALIDATION_FAILED, "no path");
         assert_int_equal(r.passed, 2);
@@ -297,7 +297,7 @@ static void test_command(void **state) {
         ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "cat >/dev/null && ! read -r x");
         ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "kill -TERM $$");
         ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "no-such-command-marianne");
-        ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "echo {missing}");
+        ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "test '{missing}' = missing");
         ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = NULL);
         /* stdout and stderr go nowhere, the test output stays clean */
         ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "echo noise; echo noise >&2");
@@ -313,7 +313,7 @@ static void test_command(void **state) {
         expect(&r, 6, 6, VALIDATION_PASSED, NULL);
         expect(&r, 7, 7, VALIDATION_FAILED, "killed by signal 15");
         expect(&r, 8, 8, VALIDATION_FAILED, "status 127");
-        expect(&r, 9, 9, VALIDATION_FAILED, "'{missing}'");
+        expect(&r, 9, 9, VALIDATION_FAILED, "test '{missing}' = missing");
         expect(&r, 10, 10, VALIDATION_FAILED, "no command");
         expect(&r, 11, 11, VALIDATION_PASSED, NULL);
 
