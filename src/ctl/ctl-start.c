@@ -300,6 +300,7 @@ int ctl_cmd_start(Ctl *c, char **args) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ char *yaml = NULL, *path = NULL, *base_dir = NULL, *what = NULL, *job_id = NULL;
+        _cleanup_free_ Watch *watch = NULL;
         int r;
 
         r = read_score_argument(args[0], &yaml, &path, &base_dir);
@@ -315,6 +316,13 @@ int ctl_cmd_start(Ctl *c, char **args) {
         if (r < 0) {
                 fprintf(stderr, "mariannectl: Failed to build the request: %s\n", strerror(-r));
                 return CTL_EXIT_FAILED;
+        }
+
+        /* subscribe before starting, so --wait shows the job from its first event */
+        if (c->wait && !c->dry_run) {
+                r = ctl_watch_begin(c, bus, &watch);
+                if (r != 0)
+                        return r;
         }
 
         what = strdup_printf("%s %s", c->dry_run ? "plan job from" : "start job from",
@@ -335,7 +343,7 @@ int ctl_cmd_start(Ctl *c, char **args) {
         r = report_started(c, bus, reply, &job_id);
         if (r < 0)
                 return ctl_log_parse_error(r);
-        if (!c->wait)
+        if (!watch)
                 return CTL_EXIT_SUCCESS;
-        return ctl_watch_job(c, bus, job_id);
+        return ctl_watch_follow(watch, job_id);
 }

@@ -3,12 +3,12 @@
 
 #include "json.h"
 
-typedef struct Watch {
+struct Watch {
         const Ctl *c;
         sd_bus *bus;
         const char *job_id;     /* the resolved id; NULL: every job */
         int exit_code;          /* < 0: keep watching */
-} Watch;
+};
 
 static bool job_state_terminal(const char *s) {
         return streq_ptr(s, "completed") || streq_ptr(s, "failed") || streq_ptr(s, "cancelled");
@@ -291,24 +291,47 @@ static int event_loop(Watch *w) {
         return w->exit_code;
 }
 
-int ctl_watch_job(const Ctl *c, sd_bus *bus, const char *job) {
-        _cleanup_free_ char *job_id = NULL;
-        Watch w = {
+int ctl_watch_begin(const Ctl *c, sd_bus *bus, Watch **ret) {
+        _cleanup_free_ Watch *w = calloc(1, sizeof(Watch));
+        int r;
+
+        if (!w)
+                return ctl_log_oom();
+        *w = (Watch) {
                 .c = c,
                 .bus = bus,
                 .exit_code = -1,
         };
-        int r;
-
-        r = subscribe(&w);
+        /* the matches live as long as the bus connection */
+        r = subscribe(w);
         if (r < 0)
                 return ctl_report_error(c, NULL, r, "subscribe to the conductor's signals");
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+int ctl_watch_follow(Watch *w, const char *job) {
+        _cleanup_free_ char *job_id = NULL;
+        int r;
+
         if (job) {
-                r = resolve_job(&w, job, &job_id);
+                r = resolve_job(w, job, &job_id);
                 if (r != 0)
                         return r;
         }
-        return event_loop(&w);
+        r = event_loop(w);
+        w->job_id = NULL;
+        return r;
+}
+
+int ctl_watch_job(const Ctl *c, sd_bus *bus, const char *job) {
+        _cleanup_free_ Watch *w = NULL;
+        int r;
+
+        r = ctl_watch_begin(c, bus, &w);
+        if (r != 0)
+                return r;
+        return ctl_watch_follow(w, job);
 }
 
 int ctl_cmd_watch(Ctl *c, char **args) {

@@ -133,6 +133,12 @@ int ctl_cmd_watch(Ctl *c, char **args);
 int ctl_cmd_validate(Ctl *c, char **args);
 
 /* Shared between commands. */
+/* Follow a job (or every job) through the conductor's signals.  To miss
+ * nothing of a job about to be started, subscribe with ctl_watch_begin()
+ * before starting it, then ctl_watch_follow().  Both return exit codes. */
+typedef struct Watch Watch;
+int ctl_watch_begin(const Ctl *c, sd_bus *bus, Watch **ret);
+int ctl_watch_follow(Watch *w, const char *job);
 int ctl_watch_job(const Ctl *c, sd_bus *bus, const char *job);
 int ctl_print_sheet_table(const Ctl *c, sd_bus *bus, const char *job, bool json);
 int ctl_print_job_list(const Ctl *c, sd_bus *bus);

@@ -39,24 +39,10 @@ cleanup() {
 trap cleanup EXIT
 
 start_bus() {
-        cat > "$TEST_DIR/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$TEST_DIR/bus.socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-        dbus-daemon --config-file="$TEST_DIR/bus.conf" --fork --print-pid=3 3>"$TEST_DIR/bus.pid"
-        BUS_PID=$(cat "$TEST_DIR/bus.pid")
-        export MARIANNE_BUS_ADDRESS="unix:path=$TEST_DIR/bus.socket"
-        export DBUS_SESSION_BUS_ADDRESS=$MARIANNE_BUS_ADDRESS
+        local address
+        read -r address BUS_PID < <("$SOURCE_DIR/tools/start-private-bus" "$TEST_DIR/bus")
+        export MARIANNE_BUS_ADDRESS=$address
+        export DBUS_SESSION_BUS_ADDRESS=$address
 }
 
 # start_daemon [extra marianned options]
