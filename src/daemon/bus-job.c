@@ -90,7 +90,7 @@ int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j) {
 
 int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num, sd_bus_error *error) {
         SheetRecord sr = {};
-        _cleanup_free_ char *log_dir = NULL;
+        _cleanup_free_ char *stdout_log = NULL, *stderr_log = NULL;
         int r;
 
         r = conductor_get_sheet(d->conductor, j, num, &sr);
@@ -99,7 +99,8 @@ int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num,
                                          j->rec.id, num, j->rec.total_sheets);
         if (r < 0)
                 return r;
-        log_dir = conductor_sheet_log_dir(d->conductor, j, num);
+        stdout_log = conductor_sheet_log_path(d->conductor, j, num, "stdout");
+        stderr_log = conductor_sheet_log_path(d->conductor, j, num, "stderr");
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
@@ -128,7 +129,8 @@ int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num,
             (r = dict_append_s(reply, "execution_mode", sr.execution_mode)) < 0 ||
             (r = dict_append_b(reply, "success_without_retry", sr.state == SHEET_COMPLETED && sr.attempt_count == 1)) < 0 ||
             (sr.next_retry_at > 0 && (r = dict_append_t(reply, "next_retry_at", sr.next_retry_at)) < 0) ||
-            (r = dict_append_s(reply, "log_dir", log_dir)) < 0)
+            (r = dict_append_s(reply, "stdout_log", stdout_log)) < 0 ||
+            (r = dict_append_s(reply, "stderr_log", stderr_log)) < 0)
                 goto finish;
         r = sd_bus_message_close_container(reply);
 finish:

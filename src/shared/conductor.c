@@ -623,6 +623,7 @@ int conductor_load(Conductor *c) {
         free(recs);
 
         /* loading reads every sheet row; hand the transient memory back */
+        store_release_memory(c->store);
         (void) malloc_trim(0);
         log_info("Loaded %zu jobs from the store.", c->n_jobs);
         conductor_schedule(c);
@@ -821,10 +822,11 @@ int conductor_get_sheet(Conductor *c, Job *j, unsigned num, SheetRecord *ret) {
         return r;
 }
 
-char *conductor_sheet_log_dir(Conductor *c, Job *j, unsigned num) {
+char *conductor_sheet_log_path(Conductor *c, Job *j, unsigned num, const char *stream) {
         if (num < 1 || num > j->rec.total_sheets || j->sheets[num - 1].attempt_count == 0)
                 return NULL;
-        return strdup_printf("%s/%s/sheet-%u/attempt-%u", c->log_dir, j->rec.id, num, j->sheets[num - 1].attempt_count);
+        return strdup_printf("%s/%s/sheet-%u.attempt-%u.%s", c->log_dir, j->rec.id, num,
+                             j->sheets[num - 1].attempt_count, stream);
 }
 
 void *conductor_get_userdata(Conductor *c) {

@@ -114,9 +114,9 @@ int conductor_job_health(Conductor *c, Job *j, JobHealth *ret);
  * release with sheet_record_done(). -ERANGE for a sheet out of range. */
 int conductor_get_sheet(Conductor *c, Job *j, unsigned num, SheetRecord *ret);
 
-/* Directory holding the logs of the latest attempt of a sheet, or NULL if
- * it never ran. */
-char *conductor_sheet_log_dir(Conductor *c, Job *j, unsigned num);
+/* A log file of the latest attempt of a sheet ("stdout", "stderr",
+ * "validation", "validation-stderr"), or NULL if it never ran. */
+char *conductor_sheet_log_path(Conductor *c, Job *j, unsigned num, const char *stream);
 
 /* The userdata given to conductor_new(), i.e. the front end. */
 void *conductor_get_userdata(Conductor *c);

@@ -431,8 +431,11 @@ static void attempt_succeeded(Job *j, unsigned num) {
         conductor_schedule(j->conductor);
 }
 
+/* Flat files in the job's log directory: a directory per sheet or attempt
+ * would cost two more inodes per attempt, which on ext4 was most of the
+ * conductor's own time per sheet. */
 static char *attempt_path(const SheetRuntime *rt, const char *file) {
-        return strdup_printf("%s/%s", rt->attempt.log_dir, file);
+        return strdup_printf("%s/sheet-%u.attempt-%u.%s", rt->attempt.log_dir, rt->num, rt->attempt.attempt, file);
 }
 
 typedef struct ValidationChild {
@@ -470,7 +473,7 @@ static void on_validation_exit(RunHandle *h, const RunResult *res, void *userdat
 static int sheet_start_validation(Job *j, unsigned num) {
         SheetRuntime *rt = &j->runtime[num - 1];
         Conductor *c = j->conductor;
-        _cleanup_free_ char *out = attempt_path(rt, "validation"), *err = attempt_path(rt, "validation.stderr");
+        _cleanup_free_ char *out = attempt_path(rt, "validation"), *err = attempt_path(rt, "validation-stderr");
         _cleanup_free_ char *name = strdup_printf("%s.sheet-%u.attempt-%u.validate", j->rec.id, num, rt->attempt.attempt);
         _cleanup_strv_free_ char **env = sheet_environment(j, num, rt->attempt.attempt);
         unsigned budget = 60;
@@ -659,7 +662,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 .sheet = num,
                 .attempt = attempt,
                 .started_at = now,
-                .log_dir = strdup_printf("%s/%s/sheet-%u/attempt-%u", c->log_dir, j->rec.id, num, attempt),
+                .log_dir = strdup_printf("%s/%s", c->log_dir, j->rec.id),
         };
         if (!rt->attempt.log_dir)
                 return log_oom();

@@ -901,6 +901,17 @@ static int grow(void **array, size_t *allocated, size_t n, size_t size) {
         return 0;
 }
 
+/* Give back what grow() reserved beyond n: the conductor keeps loaded
+ * sheet arrays for the life of the job, thousands of them. */
+static void *shrink_to_fit(void *array, size_t n, size_t size) {
+        void *p;
+
+        if (!array || n == 0)
+                return array;
+        p = reallocarray(array, n, size);
+        return p ?: array;
+}
+
 static int load_job_row(Store *s, sqlite3_stmt *st, JobRecord *j) {
         _cleanup_free_ char *state = NULL;
         int r;
@@ -1042,7 +1053,7 @@ int store_load_sheets(Store *s, const char *job_id, SheetRecord **ret, size_t *r
                 return r;
         }
 
-        *ret = a;
+        *ret = shrink_to_fit(a, n, sizeof(SheetRecord));
         *ret_n = n;
         return 0;
 }
@@ -1211,4 +1222,9 @@ void attempt_record_done(AttemptRecord *a) {
         free(a->outcome);
         free(a->log_dir);
         a->cgroup = a->outcome = a->log_dir = NULL;
+}
+
+void store_release_memory(Store *s) {
+        if (s && s->db)
+                (void) sqlite3_db_release_memory(s->db);
 }

@@ -106,5 +106,9 @@ int store_load_attempts(Store *s, const char *job_id, AttemptRecord **ret, size_
 /* Delete a job with its sheets and attempts; -ENOENT if absent. */
 int store_delete_job(Store *s, const char *job_id);
 
+/* Drop the page cache: after loading everything at start the conductor
+ * needs none of it, and an idle daemon should stay small. */
+void store_release_memory(Store *s);
+
 /* Next value of the job sequence (used in job ids); persistent. */
 int store_next_job_number(Store *s, uint64_t *ret);
