@@ -70,3 +70,11 @@ PY
 bctl call org.marianne.Conductor /org/marianne/Conductor org.freedesktop.DBus.ObjectManager GetManagedObjects \
         | grep -q "$job_path" || fail "GetManagedObjects does not list $job_path"
 bctl tree org.marianne.Conductor | grep -q "${job_path##*/}" || fail "busctl tree does not show the job object"
+
+# every shipped XML file is well-formed (dbus-daemon silently skips a
+# policy file it cannot parse, which then denies everything)
+python3 - "$SOURCE_DIR" <<'PY' || fail "a shipped XML file is not well-formed"
+import glob, sys, xml.dom.minidom
+for f in glob.glob(sys.argv[1] + "/dbus/*.xml") + glob.glob(sys.argv[1] + "/dbus/*.conf") + glob.glob(sys.argv[1] + "/polkit/*.policy"):
+    xml.dom.minidom.parse(f)
+PY

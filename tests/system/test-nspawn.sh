@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# System test: the installed build inside a booted systemd (systemd-nspawn
+# of the host's own /usr with the staged install laid over it).  Checks
+# what only a real service manager and system bus can: the unit, D-Bus
+# activation, the bus policy, the journal, Restart= after a crash.
+set -euo pipefail
+
+BUILD_DIR=${MARIANNE_BUILD_DIR:?run through meson test}
+SOURCE_DIR=${MARIANNE_SOURCE_DIR:?run through meson test}
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; [ -n "${CONSOLE:-}" ] && tail -n 20 "$CONSOLE" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "needs root to boot a container"
+for t in systemd-nspawn nsenter setpriv; do
+        command -v "$t" >/dev/null || skip "$t is not installed (tools/run-tests installs systemd-container)"
+done
+[ -d /sys/fs/cgroup ] || skip "no cgroup file system"
+
+WORK=$(mktemp -d /tmp/marianne-nspawn.XXXXXX)
+STAGE=$WORK/stage
+CONSOLE=$WORK/console.log
+MACHINE=marianne-test-$$
+NSPAWN_PID=
+
+cleanup() {
+        if [ -n "$NSPAWN_PID" ]; then
+                kill "$NSPAWN_PID" 2>/dev/null || true
+                for _ in $(seq 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$NSPAWN_PID" 2>/dev/null || true
+        fi
+        rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+grep -q "^prefix *= */usr$\|'/usr'" "$BUILD_DIR/meson-info/intro-buildoptions.json" 2>/dev/null || \
+        python3 -c "import json,sys; o={x['name']:x['value'] for x in json.load(open('$BUILD_DIR/meson-info/intro-buildoptions.json'))}; sys.exit(o['prefix'] != '/usr')" \
+        || skip "the build's prefix is not /usr"
+DESTDIR=$STAGE meson install -C "$BUILD_DIR" --no-rebuild --quiet >/dev/null
+[ -f "$STAGE/usr/lib/systemd/system/marianne.service" ] || fail "the install did not put marianne.service under /usr"
+[ ! -d "$STAGE/etc" ] || fail "the install writes to /etc; the test would have to copy it in"
+
+mkdir -p "$WORK/share"
+cp "$SOURCE_DIR/examples/batches.yaml" "$WORK/share/"
+cat > "$WORK/share/slow.yaml" <<'YAML'
+name: slow
+workspace: ws-slow
+pause_between_sheets_seconds: 0
+sheet: {size: 1, total_items: 6}
+prompt: {template: 'echo {{ sheet_num }} >> runs; sleep 0.5'}
+YAML
+
+systemd-nspawn -D / --volatile=yes --boot --register=no --keep-unit -M "$MACHINE" --console=pipe \
+        --overlay-ro=/usr:"$STAGE/usr":/usr --bind="$WORK/share":/srv/marianne \
+        systemd.firstboot=off >"$CONSOLE" 2>&1 &
+NSPAWN_PID=$!
+
+INIT=
+for _ in $(seq 300); do
+        kill -0 "$NSPAWN_PID" 2>/dev/null || skip "systemd-nspawn could not boot here: $(tail -n 3 "$CONSOLE" | tr '\n' ' ')"
+        INIT=$(pgrep -P "$NSPAWN_PID" -x systemd || true)
+        if [ -n "$INIT" ]; then
+                state=$(nsenter -t "$INIT" -a systemctl is-system-running 2>/dev/null || true)
+                case "$state" in running|degraded) break;; esac
+        fi
+        sleep 0.2
+done
+[ -n "$INIT" ] || skip "no systemd came up in the container"
+inside() { nsenter -t "$INIT" -a "$@"; }
+echo "booted: $(inside systemctl is-system-running || true)"
+
+echo "--- D-Bus activation starts the unit"
+inside systemctl stop marianne.service
+[ "$(inside systemctl is-active marianne.service || true)" = inactive ] || fail "marianne.service did not stop"
+inside mariannectl list >/dev/null || fail "mariannectl list did not activate the conductor"
+[ "$(inside systemctl is-active marianne.service)" = active ] || fail "marianne.service is not active after activation"
+inside systemctl show -p ControlGroup --value marianne.service | grep -q marianne.service || fail "no cgroup"
+
+echo "--- a job runs to completion; the journal has it"
+inside mariannectl start /srv/marianne/batches.yaml --wait >/dev/null || fail "batches did not complete"
+[ "$(cat "$WORK/share/workspaces/batches/total.txt")" = 55 ] || fail "batches computed the wrong total"
+inside journalctl -u marianne.service --no-pager -o json MARIANNE_JOB=batches-1 | python3 -c '
+import json, sys
+e = [json.loads(l) for l in sys.stdin if l.strip()]
+assert any(x.get("MARIANNE_SHEET") == "4" and "completed" in x["MESSAGE"] for x in e), e[-3:]
+' || fail "journal entries with MARIANNE_JOB=batches-1 are missing"
+mode=$(inside busctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor ExecutionMode)
+echo "execution mode: $mode"
+
+echo "--- the bus policy refuses other users"
+out=$(inside setpriv --reuid=65534 --regid=65534 --clear-groups mariannectl list 2>&1 || true)
+grep -q "Rejected send message\|AccessDenied\|Access denied" <<<"$out" || fail "an unprivileged user reached the conductor: $out"
+
+echo "--- kill -9: systemd restarts the conductor, the job finishes, nothing ran twice"
+inside mariannectl start /srv/marianne/slow.yaml >/dev/null
+for _ in $(seq 50); do [ -s "$WORK/share/ws-slow/runs" ] && break; sleep 0.1; done
+sleep 0.7
+inside systemctl kill -s KILL --kill-whom=main marianne.service
+inside mariannectl status slow >/dev/null 2>&1 || true     # activation or Restart= brings it back
+for _ in $(seq 100); do
+        st=$(inside mariannectl status slow --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])' || true)
+        [ "$st" = completed ] && break
+        sleep 0.2
+done
+[ "$st" = completed ] || fail "slow did not complete after the crash (state: $st)"
+python3 - "$WORK/share/ws-slow/runs" <<'PY' || fail "sheets ran more than they may have"
+import collections, sys
+c = collections.Counter(l.strip() for l in open(sys.argv[1]))
+assert all(c[str(n)] >= 1 for n in range(1, 7)), c
+assert sum(c.values()) <= 7, c      # at most the interrupted sheet ran twice
+PY
+[ "$(inside systemctl show -p NRestarts --value marianne.service)" -ge 1 ] || fail "systemd did not restart the conductor"
+
+echo "--- a clean stop"
+inside systemctl stop marianne.service
+[ "$(inside systemctl is-failed marianne.service || true)" != failed ] || fail "stopping left the unit failed"
+echo ok
