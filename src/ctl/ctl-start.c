@@ -19,38 +19,12 @@ static char *make_absolute(const char *path) {
 
 static int read_stdin(size_t max_size, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
+        size_t n;
+        int r;
 
-        for (;;) {
-                ssize_t k;
-
-                if (n + 1 >= allocated) {
-                        size_t want = allocated ? allocated * 2 : 65536;
-                        char *t;
-
-                        if (allocated > max_size + 1)
-                                return -EFBIG;
-                        t = realloc(buf, want);
-                        if (!t)
-                                return -ENOMEM;
-                        buf = t;
-                        allocated = want;
-                }
-                k = read(STDIN_FILENO, buf + n, allocated - n - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max_size)
-                        return -EFBIG;
-        }
-        if (!buf && !(buf = malloc(1)))
-                return -ENOMEM;
-        buf[n] = 0;
+        r = read_full_stream(STDIN_FILENO, max_size, &buf, &n);
+        if (r < 0)
+                return r;
         /* A D-Bus string ends at the first NUL: refuse rather than cut. */
         if (strlen(buf) != n)
                 return -EBADMSG;

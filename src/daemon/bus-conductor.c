@@ -479,9 +479,7 @@ static int method_list_sheets(sd_bus_message *m, void *userdata, sd_bus_error *e
 }
 
 static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Daemon *d = userdata;
-        uint32_t num;
         Job *j;
         int r;
 
@@ -491,16 +489,7 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "u", &num);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = bus_job_append_sheet(reply, d, j, num, error);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return bus_job_reply_sheet(m, d, j, error);
 }
 
 static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -215,16 +215,11 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+int bus_job_reply_sheet(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Job *j = userdata;
-        Daemon *d = conductor_get_userdata(j->conductor);
         uint32_t num;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = sd_bus_message_read(m, "u", &num);
         if (r < 0)
                 return r;
@@ -235,6 +230,17 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Job *j = userdata;
+        Daemon *d = conductor_get_userdata(j->conductor);
+        int r;
+
+        r = bus_caller_check(m, d, NULL, NULL, error);
+        if (r < 0)
+                return r;
+        return bus_job_reply_sheet(m, d, j, error);
 }
 
 #define JOB_GETTER(fname, type, expr)                                           \

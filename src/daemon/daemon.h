@@ -32,6 +32,8 @@ int bus_job_register(Daemon *d);
 char *job_bus_path(const Job *j);
 int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j);
 int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num, sd_bus_error *error);
+/* Read the sheet number from m and reply with that sheet's details. */
+int bus_job_reply_sheet(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
 int bus_job_pause(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
 int bus_job_resume(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
 int bus_job_cancel(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);

@@ -266,7 +266,9 @@ static int content_base_dir(const StartOptions *o, char **ret, char **ret_error)
         return *ret ? 0 : -ENOMEM;
 }
 
-int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
+/* Read and parse a score file; relative paths in it resolve against its directory. */
+static int load_score_path(Conductor *c, const char *path, const StartOptions *o,
+                           char **ret_yaml, Score **ret, char **ret_error) {
         _cleanup_free_ char *yaml = NULL, *dir = NULL;
         int r;
 
@@ -276,7 +278,16 @@ int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, S
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        return parse_score(c, yaml, path, dirname(dir), o, ret, ret_error);
+        r = parse_score(c, yaml, path, dirname(dir), o, ret, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_yaml)
+                *ret_yaml = TAKE_PTR(yaml);
+        return 0;
+}
+
+int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
+        return load_score_path(c, path, o, NULL, ret, ret_error);
 }
 
 int conductor_plan_content(Conductor *c, const char *yaml, const StartOptions *o, Score **ret, char **ret_error) {
@@ -412,17 +423,11 @@ static int conductor_create_job(Conductor *c, Score *score /* takes */, const ch
 }
 
 int conductor_start_path(Conductor *c, const char *path, const StartOptions *o, Job **ret, char **ret_error) {
-        _cleanup_free_ char *yaml = NULL, *dir = NULL;
+        _cleanup_free_ char *yaml = NULL;
         Score *s = NULL;
         int r;
 
-        r = read_score_path(c, path, &yaml, ret_error);
-        if (r < 0)
-                return r;
-        dir = strdup(path);
-        if (!dir)
-                return -ENOMEM;
-        r = parse_score(c, yaml, path, dirname(dir), o, &s, ret_error);
+        r = load_score_path(c, path, o, &yaml, &s, ret_error);
         if (r < 0)
                 return r;
         return conductor_create_job(c, s, yaml, path, o, ret, ret_error);

@@ -134,6 +134,8 @@ usec_t now_usec(clockid_t clock);
  * Only regular files are read (-EISDIR, -EINVAL for FIFOs and devices). */
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
 int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
+/* The same for any fd (pipes, terminals): read to EOF, at most max_size. */
+int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size);
 
 /* mkdir -p; mode for newly created components. */
 int mkdir_p(const char *path, mode_t mode);

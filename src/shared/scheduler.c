@@ -795,48 +795,38 @@ void conductor_schedule(Conductor *c) {
 
 /* ---- pause, resume, cancel -------------------------------------------- */
 
-int job_freeze_all(Job *j) {
+/* Freeze or thaw every live attempt of the job; the sheets follow
+ * (in_progress ⇄ waiting).  Best effort per sheet: one that cannot be
+ * frozen keeps running and the journal says why. */
+static int job_set_frozen(Job *j, bool frozen) {
         int ret = 0;
 
         for (size_t i = 0; i < j->rec.total_sheets; i++) {
                 SheetRuntime *rt = &j->runtime[i];
+                SheetState from = frozen ? SHEET_IN_PROGRESS : SHEET_WAITING;
                 int r;
 
                 if (!rt->handle)
                         continue;
-                r = run_handle_freeze(rt->handle);
+                r = frozen ? run_handle_freeze(rt->handle) : run_handle_thaw(rt->handle);
                 if (r < 0) {
-                        log_sheet(LOG_ERR, j->rec.id, rt->num, "Failed to freeze sheet %u of job %s: %s",
-                                  rt->num, j->rec.id, strerror(-r));
+                        log_sheet(LOG_ERR, j->rec.id, rt->num, "Failed to %s sheet %u of job %s: %s",
+                                  frozen ? "freeze" : "thaw", rt->num, j->rec.id, strerror(-r));
                         ret = r;
                         continue;
                 }
-                if (j->sheets[i].state == SHEET_IN_PROGRESS)
-                        (void) sheet_set_state(j, rt->num, SHEET_WAITING);
+                if (j->sheets[i].state == from)
+                        (void) sheet_set_state(j, rt->num, frozen ? SHEET_WAITING : SHEET_IN_PROGRESS);
         }
         return ret;
 }
 
+int job_freeze_all(Job *j) {
+        return job_set_frozen(j, true);
+}
+
 int job_thaw_all(Job *j) {
-        int ret = 0;
-
-        for (size_t i = 0; i < j->rec.total_sheets; i++) {
-                SheetRuntime *rt = &j->runtime[i];
-                int r;
-
-                if (!rt->handle)
-                        continue;
-                r = run_handle_thaw(rt->handle);
-                if (r < 0) {
-                        log_sheet(LOG_ERR, j->rec.id, rt->num, "Failed to thaw sheet %u of job %s: %s",
-                                  rt->num, j->rec.id, strerror(-r));
-                        ret = r;
-                        continue;
-                }
-                if (j->sheets[i].state == SHEET_WAITING)
-                        (void) sheet_set_state(j, rt->num, SHEET_IN_PROGRESS);
-        }
-        return ret;
+        return job_set_frozen(j, false);
 }
 
 void job_kill_all(Job *j) {

@@ -105,8 +105,6 @@ usec_t now_usec(clockid_t clock) {
 }
 
 int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
         struct stat st;
 
         if (fstat(fd, &st) < 0)
@@ -117,6 +115,12 @@ int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size) {
                 return -EINVAL;
         if ((uint64_t) st.st_size > max_size)
                 return -EFBIG;
+        return read_full_stream(fd, max_size, ret, ret_size);
+}
+
+int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
 
         for (;;) {
                 ssize_t k;

@@ -13,7 +13,7 @@ workspace: ws
 pause_between_sheets_seconds: 0
 sheet: {size: 1, total_items: 30}
 prompt:
-  template: 'echo "{{ sheet_num }}" >> lines.txt; sleep 0.15'
+  template: 'echo "{{ sheet_num }}" >> lines.txt; sleep 0.25'
 YAML
 )
 job=$(ctl start "$score" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
