@@ -168,19 +168,6 @@ static bool path_has_dotdot(const char *path) {
         return false;
 }
 
-static char *home_of(uid_t uid) {
-        struct passwd pw, *result = NULL;
-        long bufsize = sysconf(_SC_GETPW_R_SIZE_MAX);
-        _cleanup_free_ char *buf = NULL;
-
-        if (bufsize <= 0)
-                bufsize = 16384;
-        buf = malloc((size_t) bufsize);
-        if (!buf || getpwuid_r(uid, &pw, buf, (size_t) bufsize, &result) != 0 || !result)
-                return strdup("/");
-        return strdup(pw.pw_dir);
-}
-
 static int apply_options(Score *s, const StartOptions *o, char **ret_error) {
         if (o->workspace) {
                 if (o->workspace[0] != '/' || path_has_dotdot(o->workspace)) {
@@ -197,8 +184,7 @@ static int apply_options(Score *s, const StartOptions *o, char **ret_error) {
         return 0;
 }
 
-static int read_score_path(Conductor *c, const char *path, char **ret_yaml, char **ret_error) {
-        struct stat st;
+static int read_score_path(Conductor *c, const Identity *who, const char *path, char **ret_yaml, char **ret_error) {
         int r;
 
         if (isempty(path)) {
@@ -217,33 +203,36 @@ static int read_score_path(Conductor *c, const char *path, char **ret_yaml, char
                 *ret_error = strdup_printf("score path '%s' is not a YAML file (.yaml or .yml)", path);
                 return -EINVAL;
         }
-        if (stat(path, &st) < 0) {
-                r = negative_errno();
-                *ret_error = strdup_printf("cannot open score %s: %s", path, strerror(-r));
-                return r;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                *ret_error = strdup_printf("score %s is not a regular file", path);
-                return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-        }
-        r = read_full_file(path, c->config.limits.max_score_bytes, ret_yaml, NULL);
+        /* With the caller's rights, never ours: a score the caller could
+         * not read is not read. */
+        r = identity_read_file(who, path, c->config.limits.max_score_bytes, ret_yaml, NULL);
         if (r == -EFBIG)
                 *ret_error = strdup_printf("score %s is larger than the limit of %zu bytes", path, c->config.limits.max_score_bytes);
+        else if (r == -EISDIR || r == -EINVAL)
+                *ret_error = strdup_printf("score %s is not a regular file", path);
         else if (r < 0)
-                *ret_error = strdup_printf("cannot read score %s: %s", path, strerror(-r));
+                *ret_error = strdup_printf("cannot read score %s as uid %u: %s", path, (unsigned) who->uid, strerror(-r));
         return r;
 }
 
-static int parse_score(Conductor *c, const char *yaml, const char *source, const char *base_dir,
+static int read_as_owner(const char *path, size_t max, char **ret, size_t *ret_size, void *userdata) {
+        return identity_read_file(userdata, path, max, ret, ret_size);
+}
+
+static int parse_score(Conductor *c, const Identity *who, const char *yaml, const char *source, const char *base_dir,
                        const StartOptions *o, Score **ret, char **ret_error) {
         _cleanup_score_free_ Score *s = NULL;
+        ScoreLimits limits = c->config.limits;
         int r;
+
+        limits.read_file = read_as_owner;
+        limits.read_file_userdata = (void *) who;
 
         if (strlen(yaml) > c->config.limits.max_score_bytes) {
                 *ret_error = strdup_printf("score is larger than the limit of %zu bytes", c->config.limits.max_score_bytes);
                 return -EFBIG;
         }
-        r = score_parse_string(yaml, strlen(yaml), source, base_dir, &c->config.limits, &s, ret_error);
+        r = score_parse_string(yaml, strlen(yaml), source, base_dir, &limits, &s, ret_error);
         if (r < 0)
                 return r;
         r = apply_options(s, o, ret_error);
@@ -253,7 +242,7 @@ static int parse_score(Conductor *c, const char *yaml, const char *source, const
         return 0;
 }
 
-static int content_base_dir(const StartOptions *o, char **ret, char **ret_error) {
+static int content_base_dir(const Identity *who, const StartOptions *o, char **ret, char **ret_error) {
         if (o->base_dir) {
                 if (o->base_dir[0] != '/' || path_has_dotdot(o->base_dir)) {
                         *ret_error = strdup_printf("base directory '%s' must be an absolute path without '..'", o->base_dir);
@@ -262,23 +251,23 @@ static int content_base_dir(const StartOptions *o, char **ret, char **ret_error)
                 *ret = strdup(o->base_dir);
         } else
                 /* like a shell started at login: relative paths land at home */
-                *ret = home_of(o->owner_uid);
+                *ret = strdup(who->home);
         return *ret ? 0 : -ENOMEM;
 }
 
 /* Read and parse a score file; relative paths in it resolve against its directory. */
-static int load_score_path(Conductor *c, const char *path, const StartOptions *o,
+static int load_score_path(Conductor *c, const Identity *who, const char *path, const StartOptions *o,
                            char **ret_yaml, Score **ret, char **ret_error) {
         _cleanup_free_ char *yaml = NULL, *dir = NULL;
         int r;
 
-        r = read_score_path(c, path, &yaml, ret_error);
+        r = read_score_path(c, who, path, &yaml, ret_error);
         if (r < 0)
                 return r;
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        r = parse_score(c, yaml, path, dirname(dir), o, ret, ret_error);
+        r = parse_score(c, who, yaml, path, dirname(dir), o, ret, ret_error);
         if (r < 0)
                 return r;
         if (ret_yaml)
@@ -286,18 +275,43 @@ static int load_score_path(Conductor *c, const char *path, const StartOptions *o
         return 0;
 }
 
-int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
-        return load_score_path(c, path, o, NULL, ret, ret_error);
-}
-
-int conductor_plan_content(Conductor *c, const char *yaml, const StartOptions *o, Score **ret, char **ret_error) {
+static int load_score_content(Conductor *c, const Identity *who, const char *yaml, const StartOptions *o,
+                              Score **ret, char **ret_error) {
         _cleanup_free_ char *base = NULL;
         int r;
 
-        r = content_base_dir(o, &base, ret_error);
+        r = content_base_dir(who, o, &base, ret_error);
         if (r < 0)
                 return r;
-        return parse_score(c, yaml, "<inline>", base, o, ret, ret_error);
+        return parse_score(c, who, yaml, "<inline>", base, o, ret, ret_error);
+}
+
+static int load_caller(const StartOptions *o, Identity *ret, char **ret_error) {
+        int r = identity_load(o->owner_uid, o->owner_gid, ret);
+
+        if (r < 0)
+                *ret_error = strdup_printf("cannot look up uid %u: %s", (unsigned) o->owner_uid, strerror(-r));
+        return r;
+}
+
+int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
+        int r;
+
+        r = load_caller(o, &who, ret_error);
+        if (r < 0)
+                return r;
+        return load_score_path(c, &who, path, o, NULL, ret, ret_error);
+}
+
+int conductor_plan_content(Conductor *c, const char *yaml, const StartOptions *o, Score **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
+        int r;
+
+        r = load_caller(o, &who, ret_error);
+        if (r < 0)
+                return r;
+        return load_score_content(c, &who, yaml, o, ret, ret_error);
 }
 
 /* ---- creating jobs ---------------------------------------------------- */
@@ -321,7 +335,8 @@ static int job_alloc_sheets(Job *j, unsigned n) {
         return j->sheets && j->runtime ? 0 : -ENOMEM;
 }
 
-static int conductor_create_job(Conductor *c, Score *score /* takes */, const char *yaml, const char *score_path,
+static int conductor_create_job(Conductor *c, Identity *owner /* moved into the job */, Score *score /* takes */,
+                                const char *yaml, const char *score_path,
                                 const StartOptions *o, Job **ret, char **ret_error) {
         _cleanup_score_free_ Score *s = score;
         _cleanup_(job_freep) Job *j = NULL;
@@ -343,15 +358,20 @@ static int conductor_create_job(Conductor *c, Score *score /* takes */, const ch
                 }
         }
 
-        r = mkdir_p(s->workspace, 0755);
+        /* As the owner: a workspace through a symlink into a place the owner
+         * may not write fails here and nothing is created there. */
+        r = identity_mkdir_p(owner, s->workspace, 0755);
         if (r < 0) {
-                *ret_error = strdup_printf("cannot create workspace %s: %s", s->workspace, strerror(-r));
-                return r;
+                *ret_error = strdup_printf("cannot create or write workspace %s as uid %u: %s",
+                                           s->workspace, (unsigned) owner->uid, strerror(-r));
+                return r == -EACCES || r == -EPERM || r == -EROFS ? -EACCES : r;
         }
 
         r = job_new(c, &j);
         if (r < 0)
                 return r;
+        j->owner = *owner;
+        *owner = (Identity) {};
         r = store_next_job_number(c->store, &n);
         if (r < 0) {
                 *ret_error = strdup_printf("cannot allocate a job id in the store: %s", store_last_error(c->store));
@@ -423,24 +443,32 @@ static int conductor_create_job(Conductor *c, Score *score /* takes */, const ch
 }
 
 int conductor_start_path(Conductor *c, const char *path, const StartOptions *o, Job **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
         _cleanup_free_ char *yaml = NULL;
         Score *s = NULL;
         int r;
 
-        r = load_score_path(c, path, o, &yaml, &s, ret_error);
+        r = load_caller(o, &who, ret_error);
         if (r < 0)
                 return r;
-        return conductor_create_job(c, s, yaml, path, o, ret, ret_error);
+        r = load_score_path(c, &who, path, o, &yaml, &s, ret_error);
+        if (r < 0)
+                return r;
+        return conductor_create_job(c, &who, s, yaml, path, o, ret, ret_error);
 }
 
 int conductor_start_content(Conductor *c, const char *yaml, const StartOptions *o, Job **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
         Score *s = NULL;
         int r;
 
-        r = conductor_plan_content(c, yaml, o, &s, ret_error);
+        r = load_caller(o, &who, ret_error);
         if (r < 0)
                 return r;
-        return conductor_create_job(c, s, yaml, NULL, o, ret, ret_error);
+        r = load_score_content(c, &who, yaml, o, &s, ret_error);
+        if (r < 0)
+                return r;
+        return conductor_create_job(c, &who, s, yaml, NULL, o, ret, ret_error);
 }
 
 /* ---- reloading -------------------------------------------------------- */
@@ -448,11 +476,20 @@ int conductor_start_content(Conductor *c, const char *yaml, const StartOptions *
 static int job_reload_score(Job *j) {
         Conductor *c = j->conductor;
         _cleanup_free_ char *error = NULL;
+        ScoreLimits limits = c->config.limits;
         Score *s = NULL;
         int r;
 
+        r = identity_load(j->rec.owner_uid, j->rec.owner_gid, &j->owner);
+        if (r < 0) {
+                free(j->rec.error);
+                j->rec.error = strdup_printf("cannot look up the owner uid %u: %s", j->rec.owner_uid, strerror(-r));
+                return r;
+        }
+        limits.read_file = read_as_owner;
+        limits.read_file_userdata = &j->owner;
         r = score_parse_string(j->rec.score_yaml, strlen(j->rec.score_yaml),
-                               j->rec.score_path ?: "<inline>", j->rec.base_dir, &c->config.limits, &s, &error);
+                               j->rec.score_path ?: "<inline>", j->rec.base_dir, &limits, &s, &error);
         if (r >= 0 && s->n_sheets != j->rec.total_sheets) {
                 error = strdup_printf("score now has %zu sheets, the job was created with %u", s->n_sheets, j->rec.total_sheets);
                 score_free(s);

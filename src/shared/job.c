@@ -52,6 +52,7 @@ void job_free(Job *j) {
         free(j->runtime);
         free(j->sheets);
         score_free(j->score);
+        identity_done(&j->owner);
         job_record_done(&j->rec);
         free(j);
 }

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "conductor.h"
+#include "identity.h"
 
 typedef struct SheetRuntime SheetRuntime;
 
@@ -41,7 +42,7 @@ struct Job {
         unsigned n_running;     /* sheets with a live handle */
         usec_t not_before;      /* monotonic: pacing between sheets */
         sd_event_source *pace_timer;
-        void *bus_data;         /* owned by the front end */
+        Identity owner;         /* who every process of the job runs as; loaded while it can run */
 };
 
 unsigned job_count(const Job *j, SheetState s);

@@ -19,6 +19,7 @@
 extern char **environ;
 
 #include "cgroup.h"
+#include "identity.h"
 #include "log.h"
 #include "runner-internal.h"
 
@@ -772,6 +773,14 @@ _noreturn_ static void child_run(const RunSpec *spec, const char *name, const ch
                         (void) sigaction(sig, &sa, NULL);
         sigemptyset(&ss);
         (void) sigprocmask(SIG_SETMASK, &ss, NULL);
+
+        /* Last thing with the conductor's rights: from here on the attempt
+         * can do only what its owner can (the cgroup move is done). */
+        if (spec->identity) {
+                r = identity_become(spec->identity);
+                if (r < 0)
+                        child_fail("cannot become the job's owner for", name, -r);
+        }
 
         if (chdir(cwd) < 0)
                 child_fail("cannot change directory to", cwd, errno);

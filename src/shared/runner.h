@@ -30,6 +30,8 @@ typedef struct RunSpec {
         const char *name;       /* unique leaf name for the cgroup ("job-3.sheet-2.attempt-1") */
         usec_t timeout_usec;    /* 0 = no timeout */
         usec_t kill_grace_usec; /* between SIGTERM and SIGKILL; 0 = 5 s */
+        /* Run as this user (groups, gid, uid); NULL keeps the caller's. */
+        const struct Identity *identity;
         /* Instead of exec'ing argv, run this in the forked child and exit
          * with its return value (used for validation passes). */
         int (*child_fn)(void *userdata);

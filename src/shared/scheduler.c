@@ -4,7 +4,6 @@
  * outcomes into retries, completions, skips and finally the job's end.
  * Every state change is stored (one transaction) before anyone hears of it. */
 
-#include <pwd.h>
 #include <sys/random.h>
 
 #include "backoff.h"
@@ -234,6 +233,7 @@ void job_drop_score(Job *j) {
          * store of thousands of finished jobs stays small in memory. */
         score_free(j->score);
         j->score = NULL;
+        identity_done(&j->owner);
         free(j->rec.score_yaml);
         j->rec.score_yaml = NULL;
         for (size_t i = 0; i < j->rec.total_sheets; i++) {
@@ -277,33 +277,21 @@ void job_check_finished(Job *j) {
 
 static char **sheet_environment(Job *j, unsigned num, unsigned attempt) {
         _cleanup_strv_free_ char **env = NULL;
-        struct passwd pw, *result = NULL;
-        _cleanup_free_ char *buf = NULL;
-        long bufsize = sysconf(_SC_GETPW_R_SIZE_MAX);
-        const char *home = "/", *user = NULL, *shell = "/bin/sh";
-
-        if (bufsize <= 0)
-                bufsize = 16384;
-        buf = malloc((size_t) bufsize);
-        if (buf && getpwuid_r(j->rec.owner_uid, &pw, buf, (size_t) bufsize, &result) == 0 && result) {
-                home = pw.pw_dir;
-                user = pw.pw_name;
-                shell = pw.pw_shell;
-        }
+        const Identity *o = &j->owner;
 
         /* A clean environment: nothing of the conductor's own leaks into a
          * sheet, only what a login of the owner would have plus ours. */
         if (strv_push(&env, strdup_printf("PATH=%s", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) < 0 ||
-            strv_push(&env, strdup_printf("HOME=%s", home)) < 0 ||
-            strv_push(&env, strdup_printf("SHELL=%s", shell)) < 0 ||
+            strv_push(&env, strdup_printf("HOME=%s", o->home)) < 0 ||
+            strv_push(&env, strdup_printf("SHELL=%s", o->shell)) < 0 ||
             strv_push(&env, strdup("LANG=C.UTF-8")) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_JOB_ID=%s", j->rec.id)) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_SHEET=%u", num)) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_ATTEMPT=%u", attempt)) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_WORKSPACE=%s", j->rec.workspace)) < 0)
                 return NULL;
-        if (user && (strv_push(&env, strdup_printf("USER=%s", user)) < 0 ||
-                     strv_push(&env, strdup_printf("LOGNAME=%s", user)) < 0))
+        if (o->name && (strv_push(&env, strdup_printf("USER=%s", o->name)) < 0 ||
+                        strv_push(&env, strdup_printf("LOGNAME=%s", o->name)) < 0))
                 return NULL;
         return TAKE_PTR(env);
 }
@@ -498,6 +486,7 @@ static int sheet_start_validation(Job *j, unsigned num) {
                 .name = name,
                 .timeout_usec = (usec_t) budget * USEC_PER_SEC,
                 .kill_grace_usec = c->config.kill_grace_usec,
+                .identity = &j->owner,
                 .child_fn = validation_child,
                 .child_userdata = &v,   /* read by the forked child only, before we return */
         };
@@ -705,6 +694,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 .name = name,
                 .timeout_usec = (usec_t) j->score->timeout_seconds * USEC_PER_SEC,
                 .kill_grace_usec = c->config.kill_grace_usec,
+                .identity = &j->owner,
         };
         r = runner_start(c->runner, &spec, on_exec_exit, rt, &rt->handle);
         if (r < 0) {

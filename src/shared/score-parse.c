@@ -1255,7 +1255,10 @@ static int parse_prompt(Ctx *c, const Node *m) {
                 r = path_make_absolute_normalized(s->base_dir, rel, &path);
                 if (r < 0)
                         return r;
-                r = read_full_file(path, c->limits->max_score_bytes, &s->prompt_template, &size);
+                r = c->limits->read_file ?
+                        c->limits->read_file(path, c->limits->max_score_bytes, &s->prompt_template, &size,
+                                             c->limits->read_file_userdata) :
+                        read_full_file(path, c->limits->max_score_bytes, &s->prompt_template, &size);
                 if (r == -EFBIG)
                         return fail(c, tmpl_file, "prompt.template_file", r,
                                     "template file '%s' is larger than the limit of %zu bytes",

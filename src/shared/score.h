@@ -57,6 +57,10 @@ typedef struct ScoreLimits {
         unsigned max_depth;             /* YAML nesting, default 64 */
         unsigned max_aliases;           /* alias references, default 100 */
         size_t max_template_output;     /* default TEMPLATE_OUTPUT_MAX */
+        /* How files the score names (template_file) are read: the conductor
+         * reads them with the job owner's rights.  NULL = read_full_file(). */
+        int (*read_file)(const char *path, size_t max, char **ret, size_t *ret_size, void *userdata);
+        void *read_file_userdata;
 } ScoreLimits;
 
 extern const ScoreLimits score_limits_default;

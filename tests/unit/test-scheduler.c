@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -546,6 +547,84 @@ static void test_delete_clear_find(void **state) {
         assert_int_equal(conductor_n_jobs(f->conductor), 0);
 }
 
+static void test_runs_as_owner(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *shared = NULL, *ids = NULL, *path = NULL, *error = NULL, *secret = NULL, *link = NULL;
+        _cleanup_free_ char *yaml = NULL;
+        struct passwd *pw = getpwnam("nobody");
+        StartOptions o = {};
+        Job *j = NULL;
+        struct stat st;
+
+        if (geteuid() != 0 || !pw) {
+                skip();   /* needs root to change to another user, and a "nobody" */
+                return;
+        }
+        o = (StartOptions) { .owner_uid = pw->pw_uid, .owner_gid = pw->pw_gid };
+
+        /* a place the owner may write, and a score it may read */
+        assert_int_equal(chmod(f->dir, 0755), 0);
+        shared = strdup_printf("%s/shared", f->dir);
+        assert_int_equal(mkdir(shared, 01777), 0);
+        assert_int_equal(chmod(shared, 01777), 0);
+        yaml = strdup_printf("name: owned\nworkspace: %s/ws-owned\npause_between_sheets_seconds: 0\n"
+                             "sheet: {size: 1, total_items: 1}\n"
+                             "prompt: {template: 'id -u > ids; id -g >> ids; echo $HOME $USER >> ids'}\n"
+                             "validations:\n"
+                             "  - {type: command_succeeds, command: 'test $(id -u) = %u && touch validated'}\n",
+                             shared, (unsigned) pw->pw_uid);
+        path = write_score(f, "owned", yaml);
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(conductor_start_path(f->conductor, path, &o, &j, &error), 0);
+        run_to_end(f, j);
+        assert_int_equal(j->rec.state, JOB_COMPLETED);
+
+        free(path);
+        path = strdup_printf("%s/ws-owned/ids", shared);
+        assert_int_equal(read_full_file(path, 4096, &ids, NULL), 0);
+        {
+                _cleanup_free_ char *want = strdup_printf("%u\n%u\n%s %s\n", (unsigned) pw->pw_uid,
+                                                          (unsigned) pw->pw_gid, pw->pw_dir, pw->pw_name);
+                assert_string_equal(ids, want);
+        }
+        /* the workspace and everything in it belong to the owner */
+        free(path);
+        path = strdup_printf("%s/ws-owned/validated", shared);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_uid, pw->pw_uid);
+        free(path);
+        path = strdup_printf("%s/ws-owned", shared);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_uid, pw->pw_uid);
+
+        /* a score only root may read is not read for this owner */
+        secret = write_score(f, "secret", "name: secret\nworkspace: ws\nsheet: {size: 1, total_items: 1}\n");
+        assert_int_equal(chmod(secret, 0600), 0);
+        free(error), error = NULL;
+        assert_int_equal(conductor_start_path(f->conductor, secret, &o, &j, &error), -EACCES);
+        assert_non_null(strstr(error, "Permission denied"));
+
+        /* a workspace through a symlink into /etc fails and creates nothing */
+        link = strdup_printf("%s/to-etc", shared);
+        assert_int_equal(symlink("/etc", link), 0);
+        free(yaml);
+        yaml = strdup_printf("name: sneaky\nworkspace: %s/to-etc/marianne-sneaky\nsheet: {size: 1, total_items: 1}\n", shared);
+        free(path);
+        path = write_score(f, "sneaky", yaml);
+        assert_int_equal(chmod(path, 0644), 0);
+        free(error), error = NULL;
+        assert_int_equal(conductor_start_path(f->conductor, path, &o, &j, &error), -EACCES);
+        assert_non_null(strstr(error, "cannot create or write workspace"));
+        assert_int_equal(access("/etc/marianne-sneaky", F_OK), -1);
+        free(yaml);
+        yaml = strdup_printf("name: sneaky2\nworkspace: %s/to-etc\nsheet: {size: 1, total_items: 1}\n", shared);
+        free(path);
+        path = write_score(f, "sneaky2", yaml);
+        assert_int_equal(chmod(path, 0644), 0);
+        free(error), error = NULL;
+        assert_int_equal(conductor_start_path(f->conductor, path, &o, &j, &error), -EACCES);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_linear_chain, setup, teardown),
@@ -561,6 +640,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reload_requeues_interrupted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_sheet_and_pacing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_delete_clear_find, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runs_as_owner, setup, teardown),
         };
 
         log_open(LOG_TARGET_STDERR, "test-scheduler");
