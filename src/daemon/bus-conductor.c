@@ -15,38 +15,6 @@
 
 #define ARGUMENT_MAX (64U * 1024U)      /* paths, names, option strings */
 
-int bus_caller_check(sd_bus_message *m, Daemon *d, uid_t *ret_uid, gid_t *ret_gid, sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-        gid_t gid;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_egid(creds, &gid);
-        if (r < 0)
-                gid = (gid_t) -1;
-
-        /* Sheets run as the conductor's own user until running them as
-         * their owner lands, so the conductor serves only its own user:
-         * root for the system conductor (the bus policy says the same),
-         * the session's user for a per-user one. */
-        if (uid != getuid() && (d->user_mode || uid != 0))
-                return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
-                                         "Uid %u may not use this conductor: it serves only uid %u. "
-                                         "Run a per-user conductor with 'marianned --user'.",
-                                         (unsigned) uid, (unsigned) getuid());
-        if (ret_uid)
-                *ret_uid = uid;
-        if (ret_gid)
-                *ret_gid = gid;
-        return 0;
-}
-
 static int read_bounded_string(sd_bus_message *m, const char **ret, const char *what, size_t max, sd_bus_error *error) {
         const char *s = NULL;
         int r;
@@ -62,7 +30,7 @@ static int read_bounded_string(sd_bus_message *m, const char **ret, const char *
 
 typedef struct StartRequest {
         StartOptions options;
-        bool dry_run;
+        bool interactive;       /* the caller allows polkit to ask for a password */
 } StartRequest;
 
 static int read_start_options(sd_bus_message *m, StartRequest *req, bool content, sd_bus_error *error) {
@@ -103,11 +71,14 @@ static int read_start_options(sd_bus_message *m, StartRequest *req, bool content
                         if (u < 1)
                                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'start_sheet' counts from 1.");
                         req->options.start_sheet = u;
-                } else if (streq(key, "self_healing")) {
+                } else if (streq(key, "self_healing") || streq(key, "interactive")) {
                         r = sd_bus_message_read(m, "v", "b", &b);
                         if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'self_healing' must be a boolean (b).");
-                        req->options.self_healing = b;
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option '%s' must be a boolean (b).", key);
+                        if (streq(key, "self_healing"))
+                                req->options.self_healing = b;
+                        else
+                                req->interactive = b;
                 } else
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Unknown option '%s'%s.", key,
@@ -117,6 +88,17 @@ static int read_start_options(sd_bus_message *m, StartRequest *req, bool content
                         return r;
         }
         return sd_bus_message_exit_container(m);
+}
+
+/* The job will run as the caller, so starting one needs no more than
+ * polkit's start-job (allowed to active local users by default). */
+static int start_authorize(sd_bus_message *m, Daemon *d, StartRequest *req, sd_bus_error *error) {
+        int r;
+
+        r = bus_caller(m, &req->options.owner_uid, &req->options.owner_gid);
+        if (r < 0)
+                return r;
+        return bus_authorize(m, d, POLKIT_ACTION_START_JOB, req->interactive, error);
 }
 
 static int reply_job_started(sd_bus_message *m, Job *j) {
@@ -135,15 +117,14 @@ static int method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *err
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
-        if (r < 0)
-                return r;
         r = read_bounded_string(m, &path, "The score path", PATH_MAX, error);
         if (r < 0)
                 return r;
         r = read_start_options(m, &req, false, error);
         if (r < 0)
                 return r;
+        r = start_authorize(m, d, &req, error);
+        AUTHORIZED_OR_RETURN(r);
         r = conductor_start_path(d->conductor, path, &req.options, &j, &message);
         if (r < 0)
                 return bus_error_start(error, r, message);
@@ -158,15 +139,14 @@ static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_b
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
-        if (r < 0)
-                return r;
         r = sd_bus_message_read(m, "s", &yaml);
         if (r < 0)
                 return r;
         r = read_start_options(m, &req, true, error);
         if (r < 0)
                 return r;
+        r = start_authorize(m, d, &req, error);
+        AUTHORIZED_OR_RETURN(r);
         r = conductor_start_content(d->conductor, yaml, &req.options, &j, &message);
         if (r < 0)
                 return bus_error_start(error, r, message);
@@ -239,7 +219,8 @@ static int method_plan(sd_bus_message *m, Daemon *d, bool content, sd_bus_error 
         const char *arg;
         int r;
 
-        r = bus_caller_check(m, d, &req.options.owner_uid, &req.options.owner_gid, error);
+        /* reads the score with the caller's rights and runs nothing: no polkit */
+        r = bus_caller(m, &req.options.owner_uid, &req.options.owner_gid);
         if (r < 0)
                 return r;
         if (content)
@@ -291,13 +272,12 @@ static int read_job(sd_bus_message *m, Daemon *d, Job **ret, sd_bus_error *error
         static int fname(sd_bus_message *m, void *userdata, sd_bus_error *error) {    \
                 Daemon *d = userdata;                                                 \
                 Job *j;                                                               \
-                int r = bus_caller_check(m, d, NULL, NULL, error);                    \
+                int r = read_job(m, d, &j, error);                                    \
                 if (r < 0)                                                            \
                         return r;                                                     \
-                r = read_job(m, d, &j, error);                                        \
-                if (r < 0)                                                            \
-                        return r;                                                     \
-                r = action(m, d, j, error);                                           \
+                r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);     \
+                AUTHORIZED_OR_RETURN(r);                                              \
+                r = action(d, j, error);                                              \
                 if (r < 0)                                                            \
                         return r;                                                     \
                 return sd_bus_reply_method_return(m, NULL);                           \
@@ -312,11 +292,10 @@ static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *er
         Daemon *d = userdata;
         unsigned mask = 0, deleted = 0;
         uint64_t older_than = 0;
+        int all_users = false;
+        uid_t uid;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -351,6 +330,10 @@ static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *er
                                                                  "'%s' is not a terminal job state (completed, failed, cancelled).", *s);
                                 mask |= 1u << st;
                         }
+                } else if (streq(key, "all_users")) {
+                        r = sd_bus_message_read(m, "v", "b", &all_users);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter 'all_users' must be a boolean (b).");
                 } else if (streq(key, "older_than_seconds")) {
                         r = sd_bus_message_read(m, "v", "t", &older_than);
                         if (r < 0)
@@ -367,7 +350,15 @@ static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
 
-        r = conductor_clear_jobs(d->conductor, mask, older_than * USEC_PER_SEC, &deleted);
+        /* Your own jobs; everybody's is administering the conductor. */
+        r = bus_caller(m, &uid, NULL);
+        if (r < 0)
+                return r;
+        if (all_users) {
+                r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
+                AUTHORIZED_OR_RETURN(r);
+        }
+        r = conductor_clear_jobs(d->conductor, all_users ? (uid_t) -1 : uid, mask, older_than * USEC_PER_SEC, &deleted);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(m, "u", deleted);
@@ -375,12 +366,22 @@ static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *er
 
 static int method_list_jobs(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
         Daemon *d = userdata;
+        bool everyone;
+        uid_t uid;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
+        (void) error;
+        /* Everyone sees their own jobs; everybody's needs view-jobs, and
+         * without it the list is just shorter, not an error. */
+        r = bus_caller(m, &uid, NULL);
         if (r < 0)
                 return r;
+        r = bus_authorize(m, d, POLKIT_ACTION_VIEW_JOBS, false, &denied);
+        if (r == 0)
+                return 1;
+        everyone = r > 0;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
@@ -389,8 +390,11 @@ static int method_list_jobs(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return r;
         for (size_t i = 0; i < conductor_n_jobs(d->conductor); i++) {
                 Job *j = conductor_job_at(d->conductor, i);
-                _cleanup_free_ char *path = job_bus_path(j);
+                _cleanup_free_ char *path = NULL;
 
+                if (!everyone && j->rec.owner_uid != uid)
+                        continue;
+                path = job_bus_path(j);
                 if (!path)
                         return -ENOMEM;
                 r = sd_bus_message_append(reply, "(sssuuuuto)", j->rec.id, j->rec.name,
@@ -412,12 +416,11 @@ static int method_get_job(sd_bus_message *m, void *userdata, sd_bus_error *error
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         path = job_bus_path(j);
         if (!path)
                 return -ENOMEM;
@@ -430,12 +433,11 @@ static int method_get_job_status(sd_bus_message *m, void *userdata, sd_bus_error
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
@@ -451,12 +453,11 @@ static int method_list_sheets(sd_bus_message *m, void *userdata, sd_bus_error *e
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
@@ -483,12 +484,11 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         return bus_job_reply_sheet(m, d, j, error);
 }
 
@@ -499,12 +499,11 @@ static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bu
         Job *j;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
         r = read_job(m, d, &j, error);
         if (r < 0)
                 return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         r = conductor_job_health(d->conductor, j, &h);
         if (r < 0)
                 return r;
@@ -536,9 +535,7 @@ static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus
         ConductorStatus st;
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
+        (void) error;   /* the conductor's own figures are nobody's secret */
         conductor_get_status(d->conductor, &st);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)

@@ -20,6 +20,7 @@ int bus_error_job_lookup(sd_bus_error *error, int r, const char *job) {
 
 int bus_error_start(sd_bus_error *error, int r, const char *message) {
         const char *name = r == -E2BIG || r == -EFBIG ? BUS_ERROR_LIMIT_EXCEEDED :
+                           r == -EACCES || r == -EPERM ? BUS_ERROR_ACCESS_DENIED :
                            r == -ENOMEM ? NULL : BUS_ERROR_INVALID_CONFIG;
 
         if (!name)

@@ -22,13 +22,12 @@ static int job_object_find(sd_bus *bus, const char *path, const char *interface,
         _cleanup_free_ char *id = NULL;
         Job *j;
 
-        (void) bus;
         (void) interface;
         (void) error;
         if (sd_bus_path_decode(path, JOB_OBJECT_PREFIX, &id) <= 0)
                 return 0;
         j = conductor_get_job(d->conductor, id);
-        if (!j)
+        if (!j || !bus_caller_sees_job(bus, d, j, path))
                 return 0;
         *found = j;
         return 1;
@@ -39,15 +38,18 @@ static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, ch
         _cleanup_strv_free_ char **l = NULL;
         size_t n = conductor_n_jobs(d->conductor);
 
-        (void) bus;
         (void) path;
         (void) error;
         l = calloc(n + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                l[i] = job_bus_path(conductor_job_at(d->conductor, i));
-                if (!l[i])
+        for (size_t i = 0, k = 0; i < n; i++) {
+                Job *j = conductor_job_at(d->conductor, i);
+
+                if (!bus_caller_sees_job(bus, d, j, NULL))
+                        continue;
+                l[k] = job_bus_path(j);
+                if (!l[k++])
                         return -ENOMEM;
         }
         *nodes = TAKE_PTR(l);
@@ -145,45 +147,33 @@ static int reply_state_error(sd_bus_error *error, Job *j, const char *verb, cons
                                  j->rec.id, job_state_to_string(j->rec.state), allowed, verb);
 }
 
-int bus_job_pause(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
-        int r = bus_caller_check(m, d, NULL, NULL, error);
+int bus_job_pause(Daemon *d, Job *j, sd_bus_error *error) {
+        int r = conductor_pause_job(d->conductor, j);
 
-        if (r < 0)
-                return r;
-        r = conductor_pause_job(d->conductor, j);
         if (r == -EBUSY)
                 return reply_state_error(error, j, "paused", "queued or running");
         return r;
 }
 
-int bus_job_resume(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
-        int r = bus_caller_check(m, d, NULL, NULL, error);
+int bus_job_resume(Daemon *d, Job *j, sd_bus_error *error) {
+        int r = conductor_resume_job(d->conductor, j);
 
-        if (r < 0)
-                return r;
-        r = conductor_resume_job(d->conductor, j);
         if (r == -EBUSY)
                 return reply_state_error(error, j, "resumed", "paused");
         return r;
 }
 
-int bus_job_cancel(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
-        int r = bus_caller_check(m, d, NULL, NULL, error);
+int bus_job_cancel(Daemon *d, Job *j, sd_bus_error *error) {
+        int r = conductor_cancel_job(d->conductor, j);
 
-        if (r < 0)
-                return r;
-        r = conductor_cancel_job(d->conductor, j);
         if (r == -EBUSY)
                 return reply_state_error(error, j, "cancelled", "pending, queued, running or paused");
         return r;
 }
 
-int bus_job_delete(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
-        int r = bus_caller_check(m, d, NULL, NULL, error);
+int bus_job_delete(Daemon *d, Job *j, sd_bus_error *error) {
+        int r = conductor_delete_job(d->conductor, j);
 
-        if (r < 0)
-                return r;
-        r = conductor_delete_job(d->conductor, j);
         if (r == -EBUSY)
                 return reply_state_error(error, j, "deleted", "completed, failed or cancelled");
         return r;
@@ -193,25 +183,45 @@ int bus_job_delete(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error) {
 
 static int method_pause(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
-        int r = bus_job_pause(m, conductor_get_userdata(j->conductor), j, error);
+        Daemon *d = conductor_get_userdata(j->conductor);
+        int r;
+
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = bus_job_pause(d, j, error);
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
-        int r = bus_job_resume(m, conductor_get_userdata(j->conductor), j, error);
+        Daemon *d = conductor_get_userdata(j->conductor);
+        int r;
+
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = bus_job_resume(d, j, error);
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
-        int r = bus_job_cancel(m, conductor_get_userdata(j->conductor), j, error);
+        Daemon *d = conductor_get_userdata(j->conductor);
+        int r;
+
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = bus_job_cancel(d, j, error);
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
-        int r = bus_job_delete(m, conductor_get_userdata(j->conductor), j, error);
+        Daemon *d = conductor_get_userdata(j->conductor);
+        int r;
+
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = bus_job_delete(d, j, error);
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
@@ -237,9 +247,8 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         Daemon *d = conductor_get_userdata(j->conductor);
         int r;
 
-        r = bus_caller_check(m, d, NULL, NULL, error);
-        if (r < 0)
-                return r;
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
         return bus_job_reply_sheet(m, d, j, error);
 }
 

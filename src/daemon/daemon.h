@@ -4,6 +4,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-polkit.h"
 #include "conductor.h"
 
 #define CONDUCTOR_BUS_NAME      "org.marianne.Conductor"
@@ -16,6 +17,7 @@ typedef struct Daemon {
         sd_event *event;
         sd_bus *bus;
         Conductor *conductor;
+        PolkitRegistry *polkit;
         bool user_mode;         /* per-user conductor on the session bus */
 } Daemon;
 
@@ -23,9 +25,15 @@ typedef struct Daemon {
 int bus_conductor_register(Daemon *d);
 extern const ConductorObserver bus_conductor_observer;
 
-/* Identity of the caller, from the bus, never from arguments. Refuses
- * callers this conductor does not serve (AccessDenied). */
-int bus_caller_check(sd_bus_message *m, Daemon *d, uid_t *ret_uid, gid_t *ret_gid, sd_bus_error *error);
+/* bus-authorize.c: the caller's identity from the bus, never from
+ * arguments; authorization returns 1 to go on, 0 when a polkit check is
+ * in flight (return 1 from the handler without replying: the call comes
+ * back), negative with AccessDenied set when refused. */
+int bus_caller(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid);
+int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error);
+int bus_authorize_job(sd_bus_message *m, Daemon *d, Job *j, const char *action, sd_bus_error *error);
+bool bus_caller_sees_job(sd_bus *bus, Daemon *d, Job *j, const char *path);
+#define AUTHORIZED_OR_RETURN(r) do { if ((r) <= 0) return (r) < 0 ? (r) : 1; } while (0)
 
 /* bus-job.c */
 int bus_job_register(Daemon *d);
@@ -34,10 +42,10 @@ int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j);
 int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num, sd_bus_error *error);
 /* Read the sheet number from m and reply with that sheet's details. */
 int bus_job_reply_sheet(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
-int bus_job_pause(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
-int bus_job_resume(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
-int bus_job_cancel(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
-int bus_job_delete(sd_bus_message *m, Daemon *d, Job *j, sd_bus_error *error);
+int bus_job_pause(Daemon *d, Job *j, sd_bus_error *error);
+int bus_job_resume(Daemon *d, Job *j, sd_bus_error *error);
+int bus_job_cancel(Daemon *d, Job *j, sd_bus_error *error);
+int bus_job_delete(Daemon *d, Job *j, sd_bus_error *error);
 
 /* bus-dict.c: one-line appenders of a{sv} entries */
 int dict_append_s(sd_bus_message *m, const char *key, const char *value);

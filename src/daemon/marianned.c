@@ -18,6 +18,7 @@ static bool arg_user = false;
 static const char *arg_bus_address = NULL;
 static const char *arg_state_dir = NULL;
 static unsigned arg_max_concurrent = 0;
+static unsigned arg_max_jobs_per_user = 0;
 static LogTarget arg_log_target = LOG_TARGET_AUTO;
 static int arg_log_level = LOG_INFO;
 
@@ -33,6 +34,7 @@ static void help(void) {
                "     --state-dir=DIR         Store and logs (default /var/lib/marianne, or\n"
                "                             $XDG_STATE_HOME/marianne with --user)\n"
                "     --max-concurrent=N      Sheets running at once, all jobs (default 2×CPUs)\n"
+               "     --max-jobs-per-user=N   Active jobs one user may have (default 100)\n"
                "     --log-target=TARGET     auto, journal or stderr\n"
                "     --log-level=LEVEL       err, warning, notice, info or debug\n"
                "\nSee marianned(8).\n",
@@ -58,6 +60,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_BUS_ADDRESS,
                 ARG_STATE_DIR,
                 ARG_MAX_CONCURRENT,
+                ARG_MAX_JOBS_PER_USER,
                 ARG_LOG_TARGET,
                 ARG_LOG_LEVEL,
         };
@@ -69,6 +72,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus-address",    required_argument, NULL, ARG_BUS_ADDRESS    },
                 { "state-dir",      required_argument, NULL, ARG_STATE_DIR      },
                 { "max-concurrent", required_argument, NULL, ARG_MAX_CONCURRENT },
+                { "max-jobs-per-user", required_argument, NULL, ARG_MAX_JOBS_PER_USER },
                 { "log-target",     required_argument, NULL, ARG_LOG_TARGET     },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
                 {}
@@ -101,17 +105,22 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         arg_state_dir = optarg;
                         break;
-                case ARG_MAX_CONCURRENT: {
+                case ARG_MAX_CONCURRENT:
+                case ARG_MAX_JOBS_PER_USER: {
+                        const char *name = c == ARG_MAX_CONCURRENT ? "--max-concurrent=" : "--max-jobs-per-user=";
                         char *end;
                         unsigned long n;
 
                         errno = 0;
                         n = strtoul(optarg, &end, 10);
                         if (errno != 0 || *end || n < 1 || n > 100000) {
-                                fprintf(stderr, "--max-concurrent= takes a number from 1 to 100000, got '%s'.\n", optarg);
+                                fprintf(stderr, "%s takes a number from 1 to 100000, got '%s'.\n", name, optarg);
                                 return -EINVAL;
                         }
-                        arg_max_concurrent = (unsigned) n;
+                        if (c == ARG_MAX_CONCURRENT)
+                                arg_max_concurrent = (unsigned) n;
+                        else
+                                arg_max_jobs_per_user = (unsigned) n;
                         break;
                 }
                 case ARG_LOG_TARGET:
@@ -255,11 +264,15 @@ static int run(int argc, char *argv[]) {
         config = (ConductorConfig) {
                 .state_dir = state_dir,
                 .max_concurrent_sheets = arg_max_concurrent,
+                .max_active_jobs_per_user = arg_max_jobs_per_user,
                 .limits = score_limits_default,
         };
         d.event = event;
         d.bus = bus;
         d.user_mode = arg_user;
+        d.polkit = polkit_registry_new();
+        if (!d.polkit)
+                return log_oom();
 
         r = conductor_new(event, &config, &bus_conductor_observer, &d, &d.conductor);
         if (r < 0)
@@ -298,6 +311,7 @@ static int run(int argc, char *argv[]) {
 
 finish:
         d.conductor = conductor_free(d.conductor);
+        d.polkit = polkit_registry_free(d.polkit);
         return r;
 }
 

@@ -31,6 +31,8 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
                 c->config.max_concurrent_sheets = n > 0 ? 2 * (unsigned) n : 2;
         }
+        if (c->config.max_active_jobs_per_user == 0)
+                c->config.max_active_jobs_per_user = 100;
         if (c->config.kill_grace_usec == 0)
                 c->config.kill_grace_usec = 5 * USEC_PER_SEC;
         if (c->config.limits.max_score_bytes == 0)
@@ -355,6 +357,21 @@ static int conductor_create_job(Conductor *c, Identity *owner /* moved into the 
                         *ret_error = strdup_printf("sheet %u: prompt does not render: %s",
                                                    s->sheets[i].num, error ?: strerror(-r));
                         return r == -E2BIG ? r : -EINVAL;
+                }
+        }
+
+        /* one user cannot fill the conductor for everyone else */
+        {
+                unsigned active = 0;
+
+                for (size_t i = 0; i < c->n_jobs; i++)
+                        if (c->jobs[i]->rec.owner_uid == owner->uid && job_state_is_active(c->jobs[i]->rec.state))
+                                active++;
+                if (active >= c->config.max_active_jobs_per_user) {
+                        *ret_error = strdup_printf("uid %u already has %u active jobs, the most this conductor allows "
+                                                   "(--max-jobs-per-user=); wait for some to finish or cancel them",
+                                                   (unsigned) owner->uid, active);
+                        return -E2BIG;
                 }
         }
 
@@ -750,7 +767,7 @@ int conductor_delete_job(Conductor *c, Job *j) {
         return 0;
 }
 
-int conductor_clear_jobs(Conductor *c, unsigned states_mask, usec_t older_than_usec, unsigned *ret_deleted) {
+int conductor_clear_jobs(Conductor *c, uid_t owner, unsigned states_mask, usec_t older_than_usec, unsigned *ret_deleted) {
         usec_t now = now_usec(CLOCK_REALTIME);
         unsigned deleted = 0;
         int r;
@@ -762,6 +779,8 @@ int conductor_clear_jobs(Conductor *c, unsigned states_mask, usec_t older_than_u
                 Job *j = c->jobs[i - 1];
 
                 if (!job_state_is_terminal(j->rec.state) || !(states_mask & (1u << j->rec.state)))
+                        continue;
+                if (owner != (uid_t) -1 && j->rec.owner_uid != owner)
                         continue;
                 if (older_than_usec > 0 && (j->rec.finished_at == 0 || now - MIN(now, j->rec.finished_at) < older_than_usec))
                         continue;

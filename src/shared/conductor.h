@@ -37,6 +37,7 @@ typedef struct ConductorConfig {
         unsigned max_concurrent_sheets; /* conductor-wide; 0 = 2 × CPUs */
         const char *cgroup_dir;         /* NULL = detect delegation */
         usec_t kill_grace_usec;         /* 0 = 5 s */
+        unsigned max_active_jobs_per_user; /* queued, running or paused jobs of one owner; 0 = 100 */
         ScoreLimits limits;
 } ConductorConfig;
 
@@ -76,9 +77,10 @@ int conductor_pause_job(Conductor *c, Job *j);
 int conductor_resume_job(Conductor *c, Job *j);
 int conductor_cancel_job(Conductor *c, Job *j);
 int conductor_delete_job(Conductor *c, Job *j);        /* terminal jobs only */
-/* states_mask: bit (1 << JobState) for each terminal state to clear, 0 = all
- * terminal; older_than_usec: finished at least that long ago. */
-int conductor_clear_jobs(Conductor *c, unsigned states_mask, usec_t older_than_usec, unsigned *ret_deleted);
+/* owner: only that user's jobs, (uid_t) -1 for everyone's; states_mask:
+ * bit (1 << JobState) for each terminal state to clear, 0 = all terminal;
+ * older_than_usec: finished at least that long ago. */
+int conductor_clear_jobs(Conductor *c, uid_t owner, unsigned states_mask, usec_t older_than_usec, unsigned *ret_deleted);
 
 typedef struct ConductorStatus {
         pid_t pid;

@@ -41,7 +41,14 @@ DESTDIR=$STAGE meson install -C "$BUILD_DIR" --no-rebuild --quiet >/dev/null
 [ ! -d "$STAGE/etc" ] || fail "the install writes to /etc; the test would have to copy it in"
 
 mkdir -p "$WORK/share"
+chmod 0755 "$WORK" "$WORK/share"       # the test user reads the scores
 cp "$SOURCE_DIR/examples/batches.yaml" "$WORK/share/"
+cat > "$WORK/share/ids.yaml" <<'YAML'
+name: ids
+pause_between_sheets_seconds: 0
+sheet: {size: 1, total_items: 1}
+prompt: {template: 'id -u > ids; id -G >> ids'}
+YAML
 cat > "$WORK/share/slow.yaml" <<'YAML'
 name: slow
 workspace: ws-slow
@@ -87,22 +94,75 @@ assert any(x.get("MARIANNE_SHEET") == "4" and "completed" in x["MESSAGE"] for x 
 mode=$(inside busctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor ExecutionMode)
 echo "execution mode: $mode"
 
-echo "--- the bus policy refuses other users"
-out=$(inside setpriv --reuid=65534 --regid=65534 --clear-groups mariannectl list 2>&1 || true)
-grep -q "Rejected send message\|AccessDenied\|Access denied" <<<"$out" || fail "an unprivileged user reached the conductor: $out"
+echo "--- another user: polkit decides, jobs run as their owner"
+inside useradd -m marianne-test
+tuid=$(inside id -u marianne-test); tgid=$(inside id -g marianne-test)
+as_user() { inside setpriv --reuid="$tuid" --regid="$tgid" --init-groups "$@"; }
+as_gdbus() { as_user gdbus call --system --dest org.marianne.Conductor --object-path /org/marianne/Conductor \
+                --method "org.marianne.Conductor.$1" "${@:2}" 2>&1 || true; }
+inside mariannectl start /srv/marianne/slow.yaml --workspace=/root/ws-root >/dev/null   # root's job, running
+root_job=$(inside mariannectl list --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["name"] == "slow"][0])')
+
+# without a rule, a user outside an active session may not start jobs
+out=$(as_user mariannectl start /srv/marianne/ids.yaml --workspace=/home/marianne-test/ws 2>&1 || true)
+grep -q "start-job" <<<"$out" || fail "starting was not refused by polkit: $out"
+grep -q "org.marianne.Conductor.Error.AccessDenied" <<<"$(as_gdbus StartJob "'/srv/marianne/ids.yaml'" "{}")" \
+        || fail "gdbus StartJob was not AccessDenied"
+
+# the rules file the test installs allows it
+inside bash -c 'cat > /etc/polkit-1/rules.d/50-marianne-test.rules' <<'RULES'
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.marianne.conductor.start-job" && subject.user == "marianne-test")
+        return polkit.Result.YES;
+});
+RULES
+for _ in $(seq 50); do
+        as_user mariannectl start /srv/marianne/ids.yaml --workspace=/home/marianne-test/ws --wait >/dev/null 2>&1 && break
+        sleep 0.2       # polkitd rereads rules.d when it changes
+done
+[ "$(inside cat /home/marianne-test/ws/ids)" = "$(printf '%s\n%s' "$tuid" "$(inside id -G marianne-test)")" ] \
+        || fail "the sheet did not run with the owner's uid and groups: $(inside cat /home/marianne-test/ws/ids 2>&1)"
+[ "$(inside stat -c %U /home/marianne-test/ws/ids)" = marianne-test ] || fail "the sheet's output is not the owner's"
+as_user mariannectl status ids >/dev/null || fail "the owner cannot see their job"
+inside mariannectl list | grep -q "ids-.*marianne-test" || fail "root's list does not show the owner"
+as_user mariannectl list | grep -q slow && fail "the user sees root's job in the list"
+
+# others' jobs and the conductor: refused, through mariannectl, busctl and gdbus
+for call in "PauseJob '$root_job'" "CancelJob '$root_job'" "DeleteJob '$root_job'" "GetSheet '$root_job' 1" \
+            "GetJobStatus '$root_job'" "ClearJobs {'all_users':<true>}"; do
+        out=$(as_gdbus $call)
+        grep -q "org.marianne.Conductor.Error.AccessDenied" <<<"$out" || fail "$call by the user: $out"
+done
+for cmd in "pause $root_job" "cancel $root_job" "sheet $root_job 1"; do
+        out=$(as_user mariannectl $cmd 2>&1 || true)
+        grep -q "needs authentication\|not allow" <<<"$out" || fail "mariannectl $cmd by the user: $out"
+done
+out=$(as_user busctl call org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor CancelJob s "$root_job" 2>&1 || true)
+grep -q "manage-jobs" <<<"$out" || fail "busctl CancelJob by the user: $out"
+[ "$(inside mariannectl status "$root_job" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])')" = running ] \
+        || fail "root's job changed state"
+
+# the daemon reads scores and writes workspaces only with the user's rights
+inside bash -c 'printf "name: secret\nsheet: {size: 1, total_items: 1}\n" > /root/secret.yaml; chmod 600 /root/secret.yaml'
+out=$(as_user mariannectl start /root/secret.yaml 2>&1 || true)
+grep -q "Permission denied" <<<"$out" || fail "a root-only score was read for the user: $out"
+out=$(as_user mariannectl start /srv/marianne/ids.yaml --workspace=/root/ws-user 2>&1 || true)
+grep -q "cannot create or write workspace" <<<"$out" || fail "a workspace in /root was accepted: $out"
+inside test ! -e /root/ws-user || fail "the refused workspace was created"
+inside mariannectl cancel "$root_job"
 
 echo "--- kill -9: systemd restarts the conductor, the job finishes, nothing ran twice"
-inside mariannectl start /srv/marianne/slow.yaml >/dev/null
+crash_job=$(inside mariannectl start /srv/marianne/slow.yaml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
 for _ in $(seq 50); do [ -s "$WORK/share/ws-slow/runs" ] && break; sleep 0.1; done
 sleep 0.7
 inside systemctl kill -s KILL --kill-whom=main marianne.service
-inside mariannectl status slow >/dev/null 2>&1 || true     # activation or Restart= brings it back
+inside mariannectl status "$crash_job" >/dev/null 2>&1 || true     # activation or Restart= brings it back
 for _ in $(seq 100); do
-        st=$(inside mariannectl status slow --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])' || true)
+        st=$(inside mariannectl status "$crash_job" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])' || true)
         [ "$st" = completed ] && break
         sleep 0.2
 done
-[ "$st" = completed ] || fail "slow did not complete after the crash (state: $st)"
+[ "$st" = completed ] || fail "$crash_job did not complete after the crash (state: $st)"
 python3 - "$WORK/share/ws-slow/runs" <<'PY' || fail "sheets ran more than they may have"
 import collections, sys
 c = collections.Counter(l.strip() for l in open(sys.argv[1]))

@@ -514,13 +514,13 @@ static void test_delete_clear_find(void **state) {
 
         run_to_end(f, a);
         run_to_end(f, b);
-        assert_int_equal(conductor_clear_jobs(f->conductor, 1u << JOB_FAILED, 0, &deleted), 0);
+        assert_int_equal(conductor_clear_jobs(f->conductor, (uid_t) -1, 1u << JOB_FAILED, 0, &deleted), 0);
         assert_int_equal(deleted, 0);
-        assert_int_equal(conductor_clear_jobs(f->conductor, 0, 3600 * USEC_PER_SEC, &deleted), 0);
+        assert_int_equal(conductor_clear_jobs(f->conductor, (uid_t) -1, 0, 3600 * USEC_PER_SEC, &deleted), 0);
         assert_int_equal(deleted, 0);
         assert_int_equal(conductor_delete_job(f->conductor, b), 0);
         assert_int_equal(conductor_find_job(f->conductor, "twin", &found), 0);
-        assert_int_equal(conductor_clear_jobs(f->conductor, 1u << JOB_COMPLETED, 0, &deleted), 0);
+        assert_int_equal(conductor_clear_jobs(f->conductor, (uid_t) -1, 1u << JOB_COMPLETED, 0, &deleted), 0);
         assert_int_equal(deleted, 1);
         assert_int_equal(conductor_n_jobs(f->conductor), 0);
 

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Who may do what.  The caller's identity always comes from the bus.
+ * root, and the one user a per-user conductor serves, may do anything; a
+ * job's owner may see and manage it; everything else is polkit's call. */
+
+#include "bus-errors.h"
+#include "daemon.h"
+#include "job.h"
+
+int bus_caller(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        if (ret_gid && sd_bus_creds_get_egid(creds, &gid) < 0)
+                gid = (gid_t) -1;   /* identity_load() takes the passwd entry's */
+        if (ret_uid)
+                *ret_uid = uid;
+        if (ret_gid)
+                *ret_gid = gid;
+        return 0;
+}
+
+static bool uid_is_privileged(Daemon *d, uid_t uid) {
+        /* A per-user conductor skips polkit: its session bus lets only its
+         * own user in. */
+        return uid == 0 || (d->user_mode && uid == getuid());
+}
+
+int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error) {
+        uid_t uid;
+        int r;
+
+        r = bus_caller(m, &uid, NULL);
+        if (r < 0)
+                return r;
+        if (uid_is_privileged(d, uid))
+                return 1;
+        if (d->user_mode)
+                return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
+                                         "This per-user conductor serves only uid %u.", (unsigned) getuid());
+        return bus_polkit_check(m, action, interactive || sd_bus_message_get_allow_interactive_authorization(m),
+                                d->polkit, error);
+}
+
+int bus_authorize_job(sd_bus_message *m, Daemon *d, Job *j, const char *action, sd_bus_error *error) {
+        uid_t uid;
+        int r;
+
+        r = bus_caller(m, &uid, NULL);
+        if (r < 0)
+                return r;
+        if (uid == j->rec.owner_uid && (!d->user_mode || uid == getuid()))
+                return 1;
+        return bus_authorize(m, d, action, false, error);
+}
+
+bool bus_caller_sees_job(sd_bus *bus, Daemon *d, Job *j, const char *path) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        uid_t uid;
+
+        /* Job objects are visible to their owner and to root; others reach
+         * a job through the manager's methods, with polkit.  Only a request
+         * that is about this object (or a listing, path == NULL) is
+         * filtered: the same lookups happen when we emit its signals, with
+         * no message or another one current. */
+        if (!m || (path && !streq_ptr(sd_bus_message_get_path(m), path)))
+                return true;
+        if (bus_caller(m, &uid, NULL) < 0)
+                return false;
+        return uid_is_privileged(d, uid) || uid == j->rec.owner_uid;
+}
