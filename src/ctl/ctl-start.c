@@ -109,10 +109,13 @@ static void print_plan_sheet(const CtlDict *d) {
         printf("  Depends on: %s\n", isempty(deps) ? "none" : deps);
         if (!isempty(error))
                 printf("  Error: %s\n", error);
+        else if (ctl_dict_string(d, "command_omitted"))
+                puts("  Command: (omitted: the plan reached its 8 MiB size limit)");
         else if (isempty(cmd))
                 puts("  Command: (empty)");
         else
-                printf("  Command:\n%s%s", cmd, endswith(cmd, "\n") ? "" : "\n");
+                printf("  Command%s:\n%s%s", ctl_dict_string(d, "command_truncated") ? " (first 64 KiB)" : "",
+                       cmd, endswith(cmd, "\n") ? "" : "\n");
 }
 
 static int print_plan_json(sd_bus_message *reply) {

@@ -153,7 +153,13 @@ static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_b
         return reply_job_started(m, j);
 }
 
+/* A bus kicks out a client whose message exceeds its limit (32 MiB on a
+ * system bus): a plan of 10 000 large prompts must stay well below. */
+#define PLAN_COMMAND_MAX (64U * 1024U)
+#define PLAN_TOTAL_MAX (8U * 1024U * 1024U)
+
 static int append_plan(sd_bus_message *reply, const Score *s) {
+        size_t total = 0;
         int r;
 
         r = sd_bus_message_append(reply, "ss", s->name, s->workspace);
@@ -194,11 +200,28 @@ static int append_plan(sd_bus_message *reply, const Score *s) {
                 r = sd_bus_message_close_container(reply);
                 if (r < 0)
                         return r;
-                r = score_render_prompt(s, sh->num, &prompt, &error);
-                if (r >= 0)
-                        r = dict_append_s(reply, "command", prompt);
-                else
+                /* past the cap nothing more is rendered either: a plan must
+                 * not keep the conductor busy for seconds */
+                if (total >= PLAN_TOTAL_MAX)
+                        r = dict_append_b(reply, "command_omitted", true);
+                else if ((r = score_render_prompt(s, sh->num, &prompt, &error)) < 0)
                         r = dict_append_s(reply, "error", error ?: strerror(-r));
+                else {
+                        bool cut = strlen(prompt) > PLAN_COMMAND_MAX;
+
+                        if (cut) {
+                                size_t at = PLAN_COMMAND_MAX;
+
+                                /* never in the middle of a UTF-8 sequence: the bus refuses those */
+                                while (at > 0 && ((unsigned char) prompt[at] & 0xC0) == 0x80)
+                                        at--;
+                                prompt[at] = 0;
+                        }
+                        total += strlen(prompt);
+                        r = dict_append_s(reply, "command", prompt);
+                        if (r >= 0 && cut)
+                                r = dict_append_b(reply, "command_truncated", true);
+                }
                 if (r < 0)
                         return r;
                 r = sd_bus_message_close_container(reply);
@@ -322,6 +345,9 @@ static int method_clear_jobs(sd_bus_message *m, void *userdata, sd_bus_error *er
                         r = sd_bus_message_exit_container(m);
                         if (r < 0)
                                 return r;
+                        if (strv_length(states) == 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Filter 'states' is empty; leave it out to mean every terminal state.");
                         STRV_FOREACH(s, states) {
                                 JobState st = job_state_from_string(*s);
 

@@ -287,6 +287,13 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to attach the bus to the event loop: %m");
                 goto finish;
         }
+        /* Without its bus nobody can reach the conductor: leave, with a
+         * failure, so the service manager (Restart=) brings it back. */
+        r = sd_bus_set_exit_on_disconnect(bus, true);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set exit on disconnect: %m");
+                goto finish;
+        }
 
         /* Load before taking the name: a client that sees us sees every job. */
         r = conductor_load(d.conductor);
@@ -308,6 +315,8 @@ static int run(int argc, char *argv[]) {
         r = sd_event_loop(event);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
+        else if (r > 0)
+                r = log_error_errno(ECONNRESET, "Lost the connection to the bus; exiting so the service manager can restart the conductor.");
 
 finish:
         d.conductor = conductor_free(d.conductor);

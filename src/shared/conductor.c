@@ -13,6 +13,7 @@
 #include "log.h"
 
 #define STORE_FILE "marianne.db"
+#define PROMPTS_TOTAL_MAX (64U * 1024U * 1024U)
 
 int conductor_new(sd_event *event, const ConductorConfig *config,
                   const ConductorObserver *observer, void *userdata, Conductor **ret) {
@@ -347,7 +348,7 @@ static int conductor_create_job(Conductor *c, Identity *owner /* moved into the 
 
         /* Refuse a score whose prompts cannot render now rather than fail
          * its sheets one by one later: nothing they depend on changes. */
-        for (size_t i = 0; i < s->n_sheets; i++) {
+        for (size_t i = 0, total = 0; i < s->n_sheets; i++) {
                 _cleanup_free_ char *prompt = NULL, *error = NULL;
 
                 r = score_render_prompt(s, s->sheets[i].num, &prompt, &error);
@@ -357,6 +358,15 @@ static int conductor_create_job(Conductor *c, Identity *owner /* moved into the 
                         *ret_error = strdup_printf("sheet %u: prompt does not render: %s",
                                                    s->sheets[i].num, error ?: strerror(-r));
                         return r == -E2BIG ? r : -EINVAL;
+                }
+                /* a small score can expand into gigabytes of prompts, and
+                 * this runs on the conductor's only thread */
+                total += strlen(prompt);
+                if (total > PROMPTS_TOTAL_MAX) {
+                        *ret_error = strdup_printf("the prompts of this score render to more than %u MiB "
+                                                   "(at sheet %u of %zu)", PROMPTS_TOTAL_MAX >> 20,
+                                                   s->sheets[i].num, s->n_sheets);
+                        return -E2BIG;
                 }
         }
 

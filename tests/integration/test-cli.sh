@@ -51,4 +51,13 @@ start_bus
 grep -qi "marianned" "$TEST_DIR/out" || fail "message does not say how to start the conductor: $(cat "$TEST_DIR/out")"
 start_daemon
 [ "$(code ctl status)" = 0 ] || fail "status with a conductor: $(cat "$TEST_DIR/out")"
+
+echo "--- the conductor exits with a failure when its bus goes away (Restart= then helps)"
+kill "$BUS_PID"; BUS_PID=
+rc=0
+timeout 10 tail --pid="$DAEMON_PID" -f /dev/null || fail "marianned kept running without its bus"
+wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+[ "$rc" != 0 ] || fail "marianned exited successfully after losing its bus"
+grep -q "Lost the connection to the bus" "$DAEMON_LOG" || fail "marianned did not say why it exited"
 echo ok
