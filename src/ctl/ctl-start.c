@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/stat.h>
+
 #include "ctl.h"
 
 #include "json.h"
@@ -240,20 +242,51 @@ static int report_started(const Ctl *c, sd_bus *bus, sd_bus_message *reply, char
         return 0;
 }
 
+/* Open the score with our own rights and hand the conductor the open
+ * file: it then reads nothing we could not. */
+static int open_score(const char *path) {
+        struct stat st;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                fprintf(stderr, "mariannectl: Cannot open %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                fprintf(stderr, "mariannectl: %s is not a regular file.\n", path);
+                (void) close(fd);
+                return -EINVAL;
+        }
+        return fd;
+}
+
 static int build_call(const Ctl *c, sd_bus *bus, const char *yaml, const char *path,
                       const char *base_dir, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_close_ int fd = -EBADF;
         const char *member;
         int r;
 
         if (c->dry_run)
-                member = yaml ? "PlanJobFromContent" : "PlanJob";
+                member = yaml ? "PlanJobFromContent" : "PlanJobFromFile";
         else
-                member = yaml ? "StartJobFromContent" : "StartJob";
+                member = yaml ? "StartJobFromContent" : "StartJobFromFile";
+
+        if (!yaml) {
+                fd = open_score(path);
+                if (fd < 0)
+                        return CTL_EXIT_FAILED;
+        }
 
         r = ctl_new_call(bus, member, &m);
         if (r < 0)
                 return r;
+        if (fd >= 0) {
+                r = sd_bus_message_append(m, "h", fd);     /* dup'ed into the message */
+                if (r < 0)
+                        return r;
+        }
         r = sd_bus_message_append(m, "s", yaml ? yaml : path);
         if (r == -EINVAL) {
                 fprintf(stderr, "mariannectl: The score %s is not valid UTF-8.\n",

@@ -131,6 +131,32 @@ static int method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *err
         return reply_job_started(m, j);
 }
 
+static int method_start_job_from_file(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        StartRequest req = {};
+        _cleanup_free_ char *message = NULL;
+        const char *path;
+        Job *j;
+        int fd, r;
+
+        r = sd_bus_message_read(m, "h", &fd);
+        if (r < 0)
+                return r;
+        r = read_bounded_string(m, &path, "The score path", PATH_MAX, error);
+        if (r < 0)
+                return r;
+        r = read_start_options(m, &req, false, error);
+        if (r < 0)
+                return r;
+        r = start_authorize(m, d, &req, error);
+        AUTHORIZED_OR_RETURN(r);
+        /* the message owns fd; the read starts wherever the caller left it */
+        r = conductor_start_fd(d->conductor, fd, path, &req.options, &j, &message);
+        if (r < 0)
+                return bus_error_start(error, r, message);
+        return reply_job_started(m, j);
+}
+
 static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
         StartRequest req = {};
@@ -234,18 +260,30 @@ static int append_plan(sd_bus_message *reply, const Score *s) {
         return sd_bus_message_append_strv(reply, s->warnings);
 }
 
-static int method_plan(sd_bus_message *m, Daemon *d, bool content, sd_bus_error *error) {
+typedef enum PlanSource {
+        PLAN_FROM_PATH,
+        PLAN_FROM_CONTENT,
+        PLAN_FROM_FILE,
+} PlanSource;
+
+static int method_plan(sd_bus_message *m, Daemon *d, PlanSource source, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_score_free_ Score *s = NULL;
         _cleanup_free_ char *message = NULL;
         StartRequest req = {};
+        bool content = source == PLAN_FROM_CONTENT;
         const char *arg;
-        int r;
+        int fd = -EBADF, r;
 
         /* reads the score with the caller's rights and runs nothing: no polkit */
         r = bus_caller(m, &req.options.owner_uid, &req.options.owner_gid);
         if (r < 0)
                 return r;
+        if (source == PLAN_FROM_FILE) {
+                r = sd_bus_message_read(m, "h", &fd);
+                if (r < 0)
+                        return r;
+        }
         if (content)
                 r = sd_bus_message_read(m, "s", &arg);
         else
@@ -255,8 +293,9 @@ static int method_plan(sd_bus_message *m, Daemon *d, bool content, sd_bus_error 
         r = read_start_options(m, &req, content, error);
         if (r < 0)
                 return r;
-        r = content ? conductor_plan_content(d->conductor, arg, &req.options, &s, &message)
-                    : conductor_plan_path(d->conductor, arg, &req.options, &s, &message);
+        r = source == PLAN_FROM_CONTENT ? conductor_plan_content(d->conductor, arg, &req.options, &s, &message) :
+            source == PLAN_FROM_FILE ? conductor_plan_fd(d->conductor, fd, arg, &req.options, &s, &message) :
+            conductor_plan_path(d->conductor, arg, &req.options, &s, &message);
         if (r < 0)
                 return bus_error_start(error, r, message);
 
@@ -270,11 +309,15 @@ static int method_plan(sd_bus_message *m, Daemon *d, bool content, sd_bus_error 
 }
 
 static int method_plan_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_plan(m, userdata, false, error);
+        return method_plan(m, userdata, PLAN_FROM_PATH, error);
 }
 
 static int method_plan_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_plan(m, userdata, true, error);
+        return method_plan(m, userdata, PLAN_FROM_CONTENT, error);
+}
+
+static int method_plan_job_from_file(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_plan(m, userdata, PLAN_FROM_FILE, error);
 }
 
 /* Read the job argument and find the job it names. */
@@ -623,12 +666,20 @@ static const sd_bus_vtable conductor_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("StartJobFromContent", "sa{sv}", SD_BUS_PARAM(yaml) SD_BUS_PARAM(options),
                                  "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job),
                                  method_start_job_from_content, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("StartJobFromFile", "hsa{sv}",
+                                 SD_BUS_PARAM(score) SD_BUS_PARAM(config_path) SD_BUS_PARAM(options),
+                                 "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job),
+                                 method_start_job_from_file, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("PlanJob", "sa{sv}", SD_BUS_PARAM(config_path) SD_BUS_PARAM(options),
                                  "ssaa{sv}as", SD_BUS_PARAM(name) SD_BUS_PARAM(workspace) SD_BUS_PARAM(sheets) SD_BUS_PARAM(warnings),
                                  method_plan_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("PlanJobFromContent", "sa{sv}", SD_BUS_PARAM(yaml) SD_BUS_PARAM(options),
                                  "ssaa{sv}as", SD_BUS_PARAM(name) SD_BUS_PARAM(workspace) SD_BUS_PARAM(sheets) SD_BUS_PARAM(warnings),
                                  method_plan_job_from_content, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("PlanJobFromFile", "hsa{sv}",
+                                 SD_BUS_PARAM(score) SD_BUS_PARAM(config_path) SD_BUS_PARAM(options),
+                                 "ssaa{sv}as", SD_BUS_PARAM(name) SD_BUS_PARAM(workspace) SD_BUS_PARAM(sheets) SD_BUS_PARAM(warnings),
+                                 method_plan_job_from_file, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("PauseJob", "s", SD_BUS_PARAM(job), "", , method_pause_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ResumeJob", "s", SD_BUS_PARAM(job), "", , method_resume_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("CancelJob", "s", SD_BUS_PARAM(job), "", , method_cancel_job, SD_BUS_VTABLE_UNPRIVILEGED),

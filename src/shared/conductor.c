@@ -187,9 +187,7 @@ static int apply_options(Score *s, const StartOptions *o, char **ret_error) {
         return 0;
 }
 
-static int read_score_path(Conductor *c, const Identity *who, const char *path, char **ret_yaml, char **ret_error) {
-        int r;
-
+static int check_score_path(const char *path, char **ret_error) {
         if (isempty(path)) {
                 *ret_error = strdup("no score path given");
                 return -EINVAL;
@@ -206,6 +204,15 @@ static int read_score_path(Conductor *c, const Identity *who, const char *path, 
                 *ret_error = strdup_printf("score path '%s' is not a YAML file (.yaml or .yml)", path);
                 return -EINVAL;
         }
+        return 0;
+}
+
+static int read_score_path(Conductor *c, const Identity *who, const char *path, char **ret_yaml, char **ret_error) {
+        int r;
+
+        r = check_score_path(path, ret_error);
+        if (r < 0)
+                return r;
         /* With the caller's rights, never ours: a score the caller could
          * not read is not read. */
         r = identity_read_file(who, path, c->config.limits.max_score_bytes, ret_yaml, NULL);
@@ -295,6 +302,67 @@ static int load_caller(const StartOptions *o, Identity *ret, char **ret_error) {
         if (r < 0)
                 *ret_error = strdup_printf("cannot look up uid %u: %s", (unsigned) o->owner_uid, strerror(-r));
         return r;
+}
+
+static int conductor_create_job(Conductor *c, Identity *owner, Score *score, const char *yaml, const char *score_path,
+                                const StartOptions *o, Job **ret, char **ret_error);
+
+/* A score the caller opened itself and passed as a file descriptor: read
+ * as it is, so the caller's rights decided what could be opened; path
+ * names it in messages and says what relative paths resolve against. */
+static int load_score_fd(Conductor *c, const Identity *who, int fd, const char *path, const StartOptions *o,
+                         char **ret_yaml, Score **ret, char **ret_error) {
+        _cleanup_free_ char *yaml = NULL, *dir = NULL;
+        int r;
+
+        r = check_score_path(path, ret_error);
+        if (r < 0)
+                return r;
+        r = read_full_fd(fd, c->config.limits.max_score_bytes, &yaml, NULL);
+        if (r == -EFBIG)
+                *ret_error = strdup_printf("score %s is larger than the limit of %zu bytes", path, c->config.limits.max_score_bytes);
+        else if (r == -EISDIR || r == -EINVAL)
+                *ret_error = strdup_printf("the file descriptor for %s is not a regular file", path);
+        else if (r == -EBADF)
+                *ret_error = strdup_printf("the file descriptor for %s is not open for reading", path);
+        else if (r < 0)
+                *ret_error = strdup_printf("cannot read score %s from its file descriptor: %s", path, strerror(-r));
+        if (r < 0)
+                return r == -EBADF ? -EINVAL : r;
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        r = parse_score(c, who, yaml, path, dirname(dir), o, ret, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_yaml)
+                *ret_yaml = TAKE_PTR(yaml);
+        return 0;
+}
+
+int conductor_plan_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
+        int r;
+
+        r = load_caller(o, &who, ret_error);
+        if (r < 0)
+                return r;
+        return load_score_fd(c, &who, fd, path, o, NULL, ret, ret_error);
+}
+
+int conductor_start_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Job **ret, char **ret_error) {
+        _cleanup_(identity_done) Identity who = {};
+        _cleanup_free_ char *yaml = NULL;
+        Score *s = NULL;
+        int r;
+
+        r = load_caller(o, &who, ret_error);
+        if (r < 0)
+                return r;
+        r = load_score_fd(c, &who, fd, path, o, &yaml, &s, ret_error);
+        if (r < 0)
+                return r;
+        return conductor_create_job(c, &who, s, yaml, path, o, ret, ret_error);
 }
 
 int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, Score **ret, char **ret_error) {

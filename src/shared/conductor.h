@@ -66,6 +66,10 @@ int conductor_plan_path(Conductor *c, const char *path, const StartOptions *o, S
 int conductor_plan_content(Conductor *c, const char *yaml, const StartOptions *o, Score **ret, char **ret_error);
 
 int conductor_start_path(Conductor *c, const char *path, const StartOptions *o, Job **ret, char **ret_error);
+/* A score file the caller opened (read from the start of fd); path must
+ * be its absolute .yaml/.yml name: messages and relative paths use it. */
+int conductor_plan_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Score **ret, char **ret_error);
+int conductor_start_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Job **ret, char **ret_error);
 int conductor_start_content(Conductor *c, const char *yaml, const StartOptions *o, Job **ret, char **ret_error);
 
 int conductor_find_job(Conductor *c, const char *id_or_name, Job **ret);

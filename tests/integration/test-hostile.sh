@@ -529,7 +529,8 @@ ctl_hostile() {
 huge=$(head -c 100000 /dev/zero | tr '\0' a)
 ctl_hostile "mariannectl status with a 100 KB argument" 1 "longer than 256 bytes" ctl status "$huge"
 ctl_hostile "mariannectl cancel with a 100 KB argument" 1 "longer than 256 bytes" ctl cancel "$huge"
-ctl_hostile "mariannectl start with a 100 KB path" 1 "longer than 4096 bytes" ctl start "/$huge.yaml"
+ctl_hostile "mariannectl start with a 100 KB path" 1 "File name too long" ctl start "/$huge.yaml"
+ctl_hostile "mariannectl start --dry-run of a FIFO" 1 "not a regular file" timeout 10 "$MARIANNECTL" start --dry-run "$S/fifo.yaml"
 ctl_hostile "mariannectl start - with NUL bytes" 1 "NUL byte" \
         bash -c 'printf "name: x\0\x01\x02binary\nsheet: {size: 1, total_items: 1}\n" | "$0" start -' "$MARIANNECTL"
 ctl_hostile "mariannectl start - with 2 MiB of binary" 1 "larger than" \
