@@ -631,6 +631,69 @@ static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        uint32_t sheets = 0, jobs = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key;
+                uint32_t v;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (!streq(key, "max_concurrent_sheets") && !streq(key, "max_jobs_per_user"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown limit '%s'.", key);
+                r = sd_bus_message_read(m, "v", "u", &v);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Limit '%s' must be an unsigned integer (u).", key);
+                if (v < 1 || v > 100000)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Limit '%s' must be from 1 to 100000.", key);
+                if (streq(key, "max_concurrent_sheets"))
+                        sheets = v;
+                else
+                        jobs = v;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = conductor_set_limits(d->conductor, sheets, jobs);
+        if (r < 0)
+                return r;
+        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
+                                              "MaxConcurrentSheets", "MaxJobsPerUser", NULL);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        int r;
+
+        r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
+        AUTHORIZED_OR_RETURN(r);
+        log_notice("Shutdown requested over the bus; running sheets are stopped and resume at the next start.");
+        r = sd_bus_reply_method_return(m, NULL);
+        if (r < 0)
+                return r;
+        /* the reply goes out before the loop ends (flushed when the bus closes) */
+        return sd_event_exit(d->event, 0);
+}
+
 static int property_get_status_field(sd_bus *bus, const char *path, const char *interface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
@@ -651,6 +714,8 @@ static int property_get_status_field(sd_bus *bus, const char *path, const char *
                 return sd_bus_message_append(reply, "s", runner_mode_to_string(st.mode));
         if (streq(property, "MaxConcurrentSheets"))
                 return sd_bus_message_append(reply, "u", st.max_concurrent_sheets);
+        if (streq(property, "MaxJobsPerUser"))
+                return sd_bus_message_append(reply, "u", st.max_active_jobs_per_user);
         if (streq(property, "RunningJobs"))
                 return sd_bus_message_append(reply, "u", st.running_jobs);
         if (streq(property, "ActiveJobs"))
@@ -700,6 +765,9 @@ static const sd_bus_vtable conductor_vtable[] = {
                                  method_verify_process_health, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetConductorStatus", "", , "a{sv}", SD_BUS_PARAM(status),
                                  method_get_conductor_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetLimits", "a{sv}", SD_BUS_PARAM(limits), "", ,
+                                 method_set_limits, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Shutdown", "", "", method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("JobAdded", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),
         SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),
         SD_BUS_SIGNAL_WITH_NAMES("JobStateChanged", "soss",
@@ -710,7 +778,8 @@ static const sd_bus_vtable conductor_vtable[] = {
         SD_BUS_PROPERTY("Pid", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("StartedAt", "t", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("ExecutionMode", "s", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("MaxConcurrentSheets", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxConcurrentSheets", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MaxJobsPerUser", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunningJobs", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ActiveJobs", "u", property_get_status_field, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END

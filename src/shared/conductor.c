@@ -892,6 +892,7 @@ void conductor_get_status(Conductor *c, ConductorStatus *ret) {
                 .uptime_usec = now_usec(CLOCK_MONOTONIC) - c->started_at_monotonic,
                 .running_sheets = c->running_sheets,
                 .max_concurrent_sheets = c->config.max_concurrent_sheets,
+                .max_active_jobs_per_user = c->config.max_active_jobs_per_user,
                 .memory_bytes = self_rss_bytes(),
                 .mode = runner_get_mode(c->runner),
                 .state_dir = c->state_dir,
@@ -970,4 +971,17 @@ char *conductor_sheet_log_path(Conductor *c, Job *j, unsigned num, const char *s
 
 void *conductor_get_userdata(Conductor *c) {
         return c->userdata;
+}
+
+int conductor_set_limits(Conductor *c, unsigned max_concurrent_sheets, unsigned max_active_jobs_per_user) {
+        if (max_concurrent_sheets > 100000 || max_active_jobs_per_user > 100000)
+                return -ERANGE;
+        if (max_concurrent_sheets > 0)
+                c->config.max_concurrent_sheets = max_concurrent_sheets;
+        if (max_active_jobs_per_user > 0)
+                c->config.max_active_jobs_per_user = max_active_jobs_per_user;
+        log_notice("Limits now: at most %u sheets at once, %u active jobs per user.",
+                   c->config.max_concurrent_sheets, c->config.max_active_jobs_per_user);
+        conductor_schedule(c);
+        return 0;
 }

@@ -94,12 +94,17 @@ typedef struct ConductorStatus {
         unsigned active_jobs;
         unsigned running_sheets;
         unsigned max_concurrent_sheets;
+        unsigned max_active_jobs_per_user;
         uint64_t memory_bytes;  /* own RSS */
         RunnerMode mode;
         const char *state_dir;
 } ConductorStatus;
 
 void conductor_get_status(Conductor *c, ConductorStatus *ret);
+
+/* Change the conductor-wide limits at run time (0 leaves one as it is);
+ * a raised sheet limit dispatches waiting sheets at once. */
+int conductor_set_limits(Conductor *c, unsigned max_concurrent_sheets, unsigned max_active_jobs_per_user);
 RunnerMode conductor_runner_mode(Conductor *c);
 
 typedef struct JobHealth {

@@ -139,4 +139,19 @@ s = json.load(sys.stdin)
 assert s["pid"] > 0 and s["memory_usage_mb"] > 0 and s["version"] and s["execution_mode"] in ("cgroup", "process-group"), s
 ' || fail "conductor status"
 bctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor Version | grep -q '"' || fail "Version"
+
+echo "--- administration: limits at run time, shutdown"
+mcall SetLimits 'a{sv}' 2 max_concurrent_sheets u 7 max_jobs_per_user u 3
+[ "$(bctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor MaxConcurrentSheets)" = "u 7" ] \
+        || fail "SetLimits did not change MaxConcurrentSheets"
+[ "$(bctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor MaxJobsPerUser)" = "u 3" ] \
+        || fail "SetLimits did not change MaxJobsPerUser"
+expect_error org.freedesktop.DBus.Error.InvalidArgs gcall SetLimits "{'max_concurrent_sheets': <uint32 0>}"
+expect_error org.freedesktop.DBus.Error.InvalidArgs gcall SetLimits "{'bogus': <uint32 1>}"
+# the per-user limit: three active jobs, the fourth is refused
+for i in 1 2 3; do ctl start "$slow" >/dev/null; done
+expect_error org.marianne.Conductor.Error.LimitExceeded gcall StartJob "'$slow'" '{}'
+gcall Shutdown >/dev/null
+rc=0; wait "$DAEMON_PID" || rc=$?; DAEMON_PID=
+[ "$rc" = 0 ] || fail "Shutdown: marianned exited with $rc"
 echo ok

@@ -129,10 +129,12 @@ as_user mariannectl list | grep -q slow && fail "the user sees root's job in the
 
 # others' jobs and the conductor: refused, through mariannectl, busctl and gdbus
 for call in "PauseJob '$root_job'" "CancelJob '$root_job'" "DeleteJob '$root_job'" "GetSheet '$root_job' 1" \
-            "GetJobStatus '$root_job'" "ClearJobs {'all_users':<true>}"; do
+            "GetJobStatus '$root_job'" "ClearJobs {'all_users':<true>}" "Shutdown"; do
         out=$(as_gdbus $call)
         grep -q "org.marianne.Conductor.Error.AccessDenied" <<<"$out" || fail "$call by the user: $out"
 done
+out=$(as_gdbus SetLimits "{'max_jobs_per_user': <uint32 1>}")
+grep -q "org.marianne.Conductor.Error.AccessDenied" <<<"$out" || fail "SetLimits by the user: $out"
 for cmd in "pause $root_job" "cancel $root_job" "sheet $root_job 1"; do
         out=$(as_user mariannectl $cmd 2>&1 || true)
         grep -q "needs authentication\|not allow" <<<"$out" || fail "mariannectl $cmd by the user: $out"
@@ -149,6 +151,13 @@ grep -q "Permission denied" <<<"$out" || fail "a root-only score was read for th
 out=$(as_user mariannectl start /srv/marianne/ids.yaml --workspace=/root/ws-user 2>&1 || true)
 grep -q "cannot create or write workspace" <<<"$out" || fail "a workspace in /root was accepted: $out"
 inside test ! -e /root/ws-user || fail "the refused workspace was created"
+
+# polkit unreachable: refused, and the message says so
+inside systemctl mask --runtime --now polkit.service >/dev/null 2>&1
+out=$(as_gdbus GetJobStatus "'$root_job'")
+grep -q "polkit could not be asked" <<<"$out" || fail "with polkit gone: $out"
+out=$(as_user mariannectl status ids 2>&1) || fail "the owner needs no polkit for their own job: $out"
+inside systemctl unmask --runtime polkit.service >/dev/null 2>&1
 inside mariannectl cancel "$root_job"
 
 echo "--- kill -9: systemd restarts the conductor, the job finishes, nothing ran twice"
