@@ -420,3 +420,60 @@ int ctl_cmd_conductor_status(Ctl *c, _unused_ char **args) {
                 return r;
         return print_dict_call(c, bus, "GetConductorStatus", NULL, "get the conductor status");
 }
+
+int ctl_cmd_output(Ctl *c, char **args) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_free_ char *what = NULL;
+        const char *stream = args[2] ?: "stdout";
+        uint64_t num;
+        int fd, r;
+
+        if (ctl_parse_unsigned(args[1], UINT32_MAX, &num) < 0 || num == 0) {
+                fprintf(stderr, "mariannectl: Invalid sheet number '%s': expected 1 or more.\n"
+                        "See 'mariannectl --help'.\n", args[1]);
+                return CTL_EXIT_USAGE;
+        }
+        if (!streq(stream, "stdout") && !streq(stream, "stderr")) {
+                fprintf(stderr, "mariannectl: Stream must be stdout or stderr, not '%s'.\n", stream);
+                return CTL_EXIT_USAGE;
+        }
+        r = ctl_connect(c, &bus);
+        if (r != 0)
+                return r;
+        r = ctl_new_call(bus, "OpenSheetOutput", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sus", args[0], (uint32_t) num, stream);
+        if (r < 0) {
+                fprintf(stderr, "mariannectl: Failed to build the request: %s\n", strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        what = strdup_printf("open the %s of sheet %" PRIu64 " of job %s", stream, num, args[0]);
+        if (!what)
+                return ctl_log_oom();
+        r = ctl_call(c, bus, m, &reply, what);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(reply, "h", &fd);
+        if (r < 0)
+                return ctl_log_parse_error(r);
+        /* the fd belongs to the reply: copy it out as it is */
+        for (;;) {
+                char buf[65536];
+                ssize_t k = read(fd, buf, sizeof buf);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        fprintf(stderr, "mariannectl: Failed to read the output: %s\n", strerror(errno));
+                        return CTL_EXIT_FAILED;
+                }
+                if (k == 0)
+                        break;
+                if (fwrite(buf, 1, (size_t) k, stdout) != (size_t) k) {
+                        fprintf(stderr, "mariannectl: Failed to write the output: %s\n", strerror(errno));
+                        return CTL_EXIT_FAILED;
+                }
+        }
+        return fflush(stdout) == 0 ? CTL_EXIT_SUCCESS : CTL_EXIT_FAILED;
+}

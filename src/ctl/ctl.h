@@ -127,6 +127,7 @@ int ctl_cmd_status(Ctl *c, char **args);
 int ctl_cmd_list(Ctl *c, char **args);
 int ctl_cmd_sheets(Ctl *c, char **args);
 int ctl_cmd_sheet(Ctl *c, char **args);
+int ctl_cmd_output(Ctl *c, char **args);
 int ctl_cmd_health(Ctl *c, char **args);
 int ctl_cmd_conductor_status(Ctl *c, char **args);
 int ctl_cmd_watch(Ctl *c, char **args);

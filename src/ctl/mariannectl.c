@@ -25,6 +25,7 @@ static const Verb verbs[] = {
         { "list",             0, 0,        ctl_cmd_list },
         { "sheets",           1, 1,        ctl_cmd_sheets },
         { "sheet",            2, 2,        ctl_cmd_sheet },
+        { "output",           2, 3,        ctl_cmd_output },
         { "pause",            1, UINT_MAX, verb_pause },
         { "resume",           1, UINT_MAX, verb_resume },
         { "cancel",           1, UINT_MAX, verb_cancel },
@@ -46,6 +47,7 @@ static void help(void) {
                "  list                    List jobs\n"
                "  sheets JOB              List the sheets of a job\n"
                "  sheet JOB N             Show everything about sheet N of a job\n"
+               "  output JOB N [stderr]   Print the whole stdout (or stderr) of sheet N's last attempt\n"
                "  pause JOB...            Pause jobs\n"
                "  resume JOB...           Resume paused jobs\n"
                "  cancel JOB...           Cancel jobs\n"

@@ -561,6 +561,42 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         return bus_job_reply_sheet(m, d, j, error);
 }
 
+/* The whole output of a sheet's latest attempt, as an open file: the logs
+ * live in the conductor's private state directory, and this is how their
+ * owner reads them. */
+static int method_open_sheet_output(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        Daemon *d = userdata;
+        const char *stream;
+        uint32_t num;
+        Job *j;
+        int r;
+
+        r = read_job(m, d, &j, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "us", &num, &stream);
+        if (r < 0)
+                return r;
+        if (!streq(stream, "stdout") && !streq(stream, "stderr"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Stream must be 'stdout' or 'stderr'.");
+        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        AUTHORIZED_OR_RETURN(r);
+        if (num < 1 || num > j->rec.total_sheets)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SHEET, "Job %s has no sheet %u (it has %u).",
+                                         j->rec.id, num, j->rec.total_sheets);
+        path = conductor_sheet_log_path(d->conductor, j, num, stream);
+        if (!path)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SHEET, "Sheet %u of job %s has not run yet.",
+                                         num, j->rec.id);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot open the %s of sheet %u of job %s: %m",
+                                               stream, num, j->rec.id);
+        return sd_bus_reply_method_return(m, "h", fd);
+}
+
 static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Daemon *d = userdata;
@@ -761,6 +797,8 @@ static const sd_bus_vtable conductor_vtable[] = {
                                  method_list_sheets, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetSheet", "su", SD_BUS_PARAM(job) SD_BUS_PARAM(sheet), "a{sv}", SD_BUS_PARAM(details),
                                  method_get_sheet, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("OpenSheetOutput", "sus", SD_BUS_PARAM(job) SD_BUS_PARAM(sheet) SD_BUS_PARAM(stream),
+                                 "h", SD_BUS_PARAM(output), method_open_sheet_output, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("VerifyProcessHealth", "s", SD_BUS_PARAM(job), "a{sv}", SD_BUS_PARAM(health),
                                  method_verify_process_health, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetConductorStatus", "", , "a{sv}", SD_BUS_PARAM(status),

@@ -44,6 +44,11 @@ assert s["validation_passed"] is True and s["passed_validations"] == 1, s
 assert s["success_without_retry"] is True and s["attempt_count"] == 1, s
 ' || fail "sheet 3 details are wrong"
 
+[ "$(ctl output quick 2)" = "items 3-4" ] || fail "output of sheet 2 is not its stdout"
+[ -z "$(ctl output quick 2 stderr)" ] || fail "output of sheet 2's stderr is not empty"
+expect_error org.marianne.Conductor.Error.NoSuchSheet gcall OpenSheetOutput "'quick'" 4 "'stdout'"
+expect_error org.freedesktop.DBus.Error.InvalidArgs gcall OpenSheetOutput "'quick'" 1 "'/etc/passwd'"
+
 echo "--- dry run: every sheet with its command, nothing started"
 ctl start "$slow" --dry-run | grep -q "for i in" || fail "dry run does not show the rendered command"
 [ "$(ctl list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] \

@@ -124,12 +124,15 @@ done
         || fail "the sheet did not run with the owner's uid and groups: $(inside cat /home/marianne-test/ws/ids 2>&1)"
 [ "$(inside stat -c %U /home/marianne-test/ws/ids)" = marianne-test ] || fail "the sheet's output is not the owner's"
 as_user mariannectl status ids >/dev/null || fail "the owner cannot see their job"
+[ "$(as_user mariannectl output ids 1 stderr)" = "" ] || fail "the owner cannot read their sheet's output"
+as_user mariannectl output ids 1 >/dev/null || fail "the owner cannot read their sheet's output"
 inside mariannectl list | grep -q "ids-.*marianne-test" || fail "root's list does not show the owner"
 as_user mariannectl list | grep -q slow && fail "the user sees root's job in the list"
 
 # others' jobs and the conductor: refused, through mariannectl, busctl and gdbus
 for call in "PauseJob '$root_job'" "CancelJob '$root_job'" "DeleteJob '$root_job'" "GetSheet '$root_job' 1" \
-            "GetJobStatus '$root_job'" "ClearJobs {'all_users':<true>}" "Shutdown"; do
+            "GetJobStatus '$root_job'" "ClearJobs {'all_users':<true>}" "Shutdown" \
+            "OpenSheetOutput '$root_job' 1 'stdout'"; do
         out=$(as_gdbus $call)
         grep -q "org.marianne.Conductor.Error.AccessDenied" <<<"$out" || fail "$call by the user: $out"
 done
@@ -151,12 +154,20 @@ grep -q "Permission denied" <<<"$out" || fail "a root-only score was read for th
 out=$(as_user mariannectl start /srv/marianne/ids.yaml --workspace=/root/ws-user 2>&1 || true)
 grep -q "cannot create or write workspace" <<<"$out" || fail "a workspace in /root was accepted: $out"
 inside test ! -e /root/ws-user || fail "the refused workspace was created"
+out=$(as_gdbus StartJob "'/root/secret.yaml'" "{}")
+grep -q "AccessDenied.*Permission denied" <<<"$out" || fail "gdbus StartJob of a root-only score: $out"
+out=$(as_gdbus StartJob "'/srv/marianne/ids.yaml'" "{'workspace': <'/root/ws-user'>}")
+grep -q "AccessDenied.*cannot create or write workspace" <<<"$out" || fail "gdbus StartJob into /root: $out"
+out=$(as_user busctl call org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor StartJob 'sa{sv}' \
+        /srv/marianne/ids.yaml 1 workspace s /home/marianne-test/ws-busctl 2>&1) || fail "busctl StartJob by the user: $out"
+for _ in $(seq 50); do inside test -s /home/marianne-test/ws-busctl/ids && break; sleep 0.1; done
+[ "$(inside head -n1 /home/marianne-test/ws-busctl/ids)" = "$tuid" ] || fail "the busctl-started job did not run as the user"
 
 # polkit unreachable: refused, and the message says so
 inside systemctl mask --runtime --now polkit.service >/dev/null 2>&1
 out=$(as_gdbus GetJobStatus "'$root_job'")
 grep -q "polkit could not be asked" <<<"$out" || fail "with polkit gone: $out"
-out=$(as_user mariannectl status ids 2>&1) || fail "the owner needs no polkit for their own job: $out"
+out=$(as_user mariannectl list 2>&1) && grep -q "ids-" <<<"$out" || fail "the owner needs no polkit for their own jobs: $out"
 inside systemctl unmask --runtime polkit.service >/dev/null 2>&1
 inside mariannectl cancel "$root_job"
 
