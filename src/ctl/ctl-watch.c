@@ -8,6 +8,7 @@ struct Watch {
         sd_bus *bus;
         const char *job_id;     /* the resolved id; NULL: every job */
         int exit_code;          /* < 0: keep watching */
+        bool from_start;        /* subscribed before the job existed: its events tell it all */
 };
 
 static bool job_state_terminal(const char *s) {
@@ -269,6 +270,10 @@ static int resolve_job(Watch *w, const char *job, char **ret_id) {
         if (!*ret_id)
                 return ctl_log_oom();
         w->job_id = *ret_id;
+        /* subscribed before the start: every event since, the end
+         * included, is queued and will be shown in order */
+        if (w->from_start)
+                return 0;
         r = print_initial(w, reply, d);
         if (r < 0)
                 return ctl_log_parse_error(r);
@@ -306,6 +311,7 @@ int ctl_watch_begin(const Ctl *c, sd_bus *bus, Watch **ret) {
         r = subscribe(w);
         if (r < 0)
                 return ctl_report_error(c, NULL, r, "subscribe to the conductor's signals");
+        w->from_start = true;
         *ret = TAKE_PTR(w);
         return 0;
 }
@@ -331,6 +337,7 @@ int ctl_watch_job(const Ctl *c, sd_bus *bus, const char *job) {
         r = ctl_watch_begin(c, bus, &w);
         if (r != 0)
                 return r;
+        w->from_start = false;  /* the job exists already: show where it stands */
         return ctl_watch_follow(w, job);
 }
 

@@ -35,7 +35,7 @@ static bool uid_is_privileged(Daemon *d, uid_t uid) {
         return uid == 0 || (d->user_mode && uid == getuid());
 }
 
-int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error) {
+static int authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error) {
         uid_t uid;
         int r;
 
@@ -47,8 +47,16 @@ int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interac
         if (d->user_mode)
                 return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
                                          "This per-user conductor serves only uid %u.", (unsigned) getuid());
-        return bus_polkit_check(m, action, interactive || sd_bus_message_get_allow_interactive_authorization(m),
-                                d->polkit, error);
+        return bus_polkit_check(m, action, interactive, d->polkit, error);
+}
+
+int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error) {
+        return authorize(m, d, action, interactive || sd_bus_message_get_allow_interactive_authorization(m), error);
+}
+
+int bus_authorize_quietly(sd_bus_message *m, Daemon *d, const char *action, sd_bus_error *error) {
+        /* for checks that only widen an answer: never a password prompt */
+        return authorize(m, d, action, false, error);
 }
 
 int bus_authorize_job(sd_bus_message *m, Daemon *d, Job *j, const char *action, sd_bus_error *error) {

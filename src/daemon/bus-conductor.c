@@ -3,6 +3,8 @@
 /* org.marianne.Conductor at /org/marianne/Conductor: argument checking and
  * marshalling over the conductor core, and the signals it reports. */
 
+#include <systemd/sd-daemon.h>
+
 #include "bus-errors.h"
 #include "daemon.h"
 #include "job.h"
@@ -447,7 +449,7 @@ static int method_list_jobs(sd_bus_message *m, void *userdata, sd_bus_error *err
         r = bus_caller(m, &uid, NULL);
         if (r < 0)
                 return r;
-        r = bus_authorize(m, d, POLKIT_ACTION_VIEW_JOBS, false, &denied);
+        r = bus_authorize_quietly(m, d, POLKIT_ACTION_VIEW_JOBS, &denied);
         if (r == 0)
                 return 1;
         everyone = r > 0;
@@ -657,6 +659,7 @@ static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus
             (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(st.mode))) < 0 ||
             (r = dict_append_u(reply, "running_sheets", st.running_sheets)) < 0 ||
             (r = dict_append_u(reply, "max_concurrent_sheets", st.max_concurrent_sheets)) < 0 ||
+            (r = dict_append_u(reply, "max_jobs_per_user", st.max_active_jobs_per_user)) < 0 ||
             (r = dict_append_s(reply, "state_dir", st.state_dir)) < 0 ||
             (r = dict_append_u(reply, "total_jobs", (uint32_t) conductor_n_jobs(d->conductor))) < 0 ||
             (r = dict_append_b(reply, "ready", true)) < 0)
@@ -723,6 +726,7 @@ static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
         AUTHORIZED_OR_RETURN(r);
         log_notice("Shutdown requested over the bus; running sheets are stopped and resume at the next start.");
+        (void) sd_notify(false, "STOPPING=1");
         r = sd_bus_reply_method_return(m, NULL);
         if (r < 0)
                 return r;

@@ -31,6 +31,7 @@ extern const ConductorObserver bus_conductor_observer;
  * back), negative with AccessDenied set when refused. */
 int bus_caller(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid);
 int bus_authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error);
+int bus_authorize_quietly(sd_bus_message *m, Daemon *d, const char *action, sd_bus_error *error);
 int bus_authorize_job(sd_bus_message *m, Daemon *d, Job *j, const char *action, sd_bus_error *error);
 bool bus_caller_sees_job(sd_bus *bus, Daemon *d, Job *j, const char *path);
 #define AUTHORIZED_OR_RETURN(r) do { if ((r) <= 0) return (r) < 0 ? (r) : 1; } while (0)

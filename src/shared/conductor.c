@@ -480,8 +480,8 @@ static int conductor_create_job(Conductor *c, Identity *owner /* moved into the 
                 .base_dir = strdup(s->base_dir),
                 .workspace = strdup(s->workspace),
                 .state = JOB_QUEUED,
-                .owner_uid = o->owner_uid,
-                .owner_gid = o->owner_gid,
+                .owner_uid = j->owner.uid,
+                .owner_gid = j->owner.gid,     /* as resolved: the bus may not have told us */
                 .self_healing = o->self_healing,
                 .start_sheet = MAX(o->start_sheet, 1u),
                 .created_at = now_usec(CLOCK_REALTIME),

@@ -596,7 +596,7 @@ static void on_validation_exit(RunHandle *h, const RunResult *res, void *userdat
                 attempt_failed(j, num, "failed", "validation",
                                strdup_printf("the validation pass %s",
                                              res->timed_out ? "timed out" :
-                                             res->exited ? "failed; see validation.stderr in the attempt's log directory" :
+                                             res->exited ? "failed; see its validation-stderr log next to the attempt's stdout" :
                                              "was killed"));
                 return;
         }
