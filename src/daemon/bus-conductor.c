@@ -336,14 +336,22 @@ static int read_job(sd_bus_message *m, Daemon *d, Job **ret, sd_bus_error *error
         return 0;
 }
 
+/* Read the job argument, then check the caller may do action to it:
+ * 1 go on, 0 polkit is being asked, negative refused. */
+static int read_job_authorized(sd_bus_message *m, Daemon *d, const char *action, Job **ret, sd_bus_error *error) {
+        int r;
+
+        r = read_job(m, d, ret, error);
+        if (r < 0)
+                return r;
+        return bus_authorize_job(m, d, *ret, action, error);
+}
+
 #define JOB_ACTION_METHOD(fname, action)                                                \
         static int fname(sd_bus_message *m, void *userdata, sd_bus_error *error) {    \
                 Daemon *d = userdata;                                                 \
                 Job *j;                                                               \
-                int r = read_job(m, d, &j, error);                                    \
-                if (r < 0)                                                            \
-                        return r;                                                     \
-                r = bus_authorize_job(m, d, j, POLKIT_ACTION_MANAGE_JOBS, error);     \
+                int r = read_job_authorized(m, d, POLKIT_ACTION_MANAGE_JOBS, &j, error); \
                 AUTHORIZED_OR_RETURN(r);                                              \
                 r = action(d, j, error);                                              \
                 if (r < 0)                                                            \
@@ -487,10 +495,7 @@ static int method_get_job(sd_bus_message *m, void *userdata, sd_bus_error *error
         Job *j;
         int r;
 
-        r = read_job(m, d, &j, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        r = read_job_authorized(m, d, POLKIT_ACTION_VIEW_JOBS, &j, error);
         AUTHORIZED_OR_RETURN(r);
         path = job_bus_path(j);
         if (!path)
@@ -504,10 +509,7 @@ static int method_get_job_status(sd_bus_message *m, void *userdata, sd_bus_error
         Job *j;
         int r;
 
-        r = read_job(m, d, &j, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        r = read_job_authorized(m, d, POLKIT_ACTION_VIEW_JOBS, &j, error);
         AUTHORIZED_OR_RETURN(r);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
@@ -524,10 +526,7 @@ static int method_list_sheets(sd_bus_message *m, void *userdata, sd_bus_error *e
         Job *j;
         int r;
 
-        r = read_job(m, d, &j, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        r = read_job_authorized(m, d, POLKIT_ACTION_VIEW_JOBS, &j, error);
         AUTHORIZED_OR_RETURN(r);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
@@ -555,10 +554,7 @@ static int method_get_sheet(sd_bus_message *m, void *userdata, sd_bus_error *err
         Job *j;
         int r;
 
-        r = read_job(m, d, &j, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        r = read_job_authorized(m, d, POLKIT_ACTION_VIEW_JOBS, &j, error);
         AUTHORIZED_OR_RETURN(r);
         return bus_job_reply_sheet(m, d, j, error);
 }
@@ -606,10 +602,7 @@ static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bu
         Job *j;
         int r;
 
-        r = read_job(m, d, &j, error);
-        if (r < 0)
-                return r;
-        r = bus_authorize_job(m, d, j, POLKIT_ACTION_VIEW_JOBS, error);
+        r = read_job_authorized(m, d, POLKIT_ACTION_VIEW_JOBS, &j, error);
         AUTHORIZED_OR_RETURN(r);
         r = conductor_job_health(d->conductor, j, &h);
         if (r < 0)
