@@ -865,11 +865,21 @@ static void on_job_removed(Job *j, void *userdata) {
                 log_warning_errno(r, "Failed to emit JobRemoved for %s: %m", j->rec.id);
 }
 
+/* What `systemctl status marianne` shows under the unit. */
+static void notify_status(Daemon *d) {
+        ConductorStatus st;
+
+        conductor_get_status(d->conductor, &st);
+        (void) sd_notifyf(false, "STATUS=%u jobs running, %u active, %u sheets running",
+                          st.running_jobs, st.active_jobs, st.running_sheets);
+}
+
 static void on_job_state_changed(Job *j, JobState old_state, JobState new_state, void *userdata) {
         Daemon *d = userdata;
         _cleanup_free_ char *path = job_bus_path(j);
         int r;
 
+        notify_status(d);
         if (!path)
                 return (void) log_oom();
         /* PropertiesChanged first: a client reacting to the signal by

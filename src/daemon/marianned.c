@@ -245,6 +245,10 @@ static int run(int argc, char *argv[]) {
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
+        /* WatchdogSec= in the unit: sd-event pings for us while the loop runs */
+        r = sd_event_set_watchdog(event, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enable the watchdog: %m");
         r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, NULL);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL);
@@ -310,7 +314,8 @@ static int run(int argc, char *argv[]) {
 
         log_info("Marianne conductor %s serving %s on the %s bus (pid %d).", MARIANNE_VERSION,
                  CONDUCTOR_BUS_NAME, arg_bus_address ? "given" : arg_user ? "session" : "system", (int) getpid());
-        (void) sd_notify(false, "READY=1\nSTATUS=Serving org.marianne.Conductor");
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving org.marianne.Conductor: %zu jobs loaded",
+                          conductor_n_jobs(d.conductor));
 
         r = sd_event_loop(event);
         if (r < 0)

@@ -93,6 +93,16 @@ assert any(x.get("MARIANNE_SHEET") == "4" and "completed" in x["MESSAGE"] for x 
 ' || fail "journal entries with MARIANNE_JOB=batches-1 are missing"
 mode=$(inside busctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor ExecutionMode)
 echo "execution mode: $mode"
+inside systemctl show -p StatusText --value marianne.service | grep -q "jobs running" \
+        || fail "no STATUS= in systemctl status: $(inside systemctl show -p StatusText --value marianne.service)"
+[ "$(inside systemctl show -p WatchdogUSec --value marianne.service)" = 1min ] || fail "no watchdog"
+
+echo "--- the unit files verify (system, and the user unit for systemctl --user)"
+out=$(inside systemd-analyze verify --man=no /usr/lib/systemd/system/marianne.service 2>&1) || fail "system unit: $out"
+! grep -q "marianne" <<<"$out" || fail "systemd-analyze verify complains about the system unit: $out"
+out=$(inside bash -c 'XDG_RUNTIME_DIR=$(mktemp -d) systemd-analyze --user verify --man=no /usr/lib/systemd/user/marianne.service' 2>&1) \
+        || fail "user unit: $out"
+! grep -q "marianne" <<<"$out" || fail "systemd-analyze verify complains about the user unit: $out"
 
 echo "--- another user: polkit decides, jobs run as their owner"
 inside useradd -m marianne-test
