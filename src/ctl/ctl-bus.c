@@ -38,17 +38,24 @@ static void print_unreachable(const Ctl *c, const char *detail) {
                         detail ? ": " : ".", strempty(detail));
 }
 
+static int open_bus(const Ctl *c, sd_bus **ret) {
+        if (c->bus_address)
+                return connect_address(c->bus_address, ret);
+        if (c->user)
+                return sd_bus_open_user(ret);
+        return sd_bus_open_system(ret);
+}
+
+int ctl_connect_silently(const Ctl *c, sd_bus **ret) {
+        return open_bus(c, ret);
+}
+
 int ctl_connect(const Ctl *c, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *detail = NULL;
         int r;
 
-        if (c->bus_address)
-                r = connect_address(c->bus_address, &bus);
-        else if (c->user)
-                r = sd_bus_open_user(&bus);
-        else
-                r = sd_bus_open_system(&bus);
+        r = open_bus(c, &bus);
         if (r < 0) {
                 detail = strdup_printf("cannot connect to the %s bus: %s",
                                        c->bus_address ? "configured" : c->user ? "session" : "system",

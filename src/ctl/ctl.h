@@ -42,11 +42,17 @@ typedef struct Ctl {
         /* clear */
         char **states;
         uint64_t older_than;    /* UINT64_MAX: not given */
+
+        /* logs */
+        unsigned sheet;         /* 0: every sheet */
+        unsigned lines;         /* 0: all */
+        bool follow;
 } Ctl;
 
 /* ctl-bus.c: connection and error reporting.  Functions that return an
  * exit code have already printed why. */
 int ctl_connect(const Ctl *c, sd_bus **ret);
+int ctl_connect_silently(const Ctl *c, sd_bus **ret);   /* negative errno, prints nothing */
 int ctl_exit_code_from_error(const char *error_name, int r);
 bool ctl_error_is_unreachable(const char *error_name, int r);
 int ctl_report_error(const Ctl *c, const sd_bus_error *error, int r, const char *fmt, ...) _printf_(4, 5);
@@ -128,6 +134,7 @@ int ctl_cmd_list(Ctl *c, char **args);
 int ctl_cmd_sheets(Ctl *c, char **args);
 int ctl_cmd_sheet(Ctl *c, char **args);
 int ctl_cmd_output(Ctl *c, char **args);
+int ctl_cmd_logs(Ctl *c, char **args);
 int ctl_cmd_health(Ctl *c, char **args);
 int ctl_cmd_conductor_status(Ctl *c, char **args);
 int ctl_cmd_watch(Ctl *c, char **args);

@@ -26,6 +26,7 @@ static const Verb verbs[] = {
         { "sheets",           1, 1,        ctl_cmd_sheets },
         { "sheet",            2, 2,        ctl_cmd_sheet },
         { "output",           2, 3,        ctl_cmd_output },
+        { "logs",             1, 1,        ctl_cmd_logs },
         { "pause",            1, UINT_MAX, verb_pause },
         { "resume",           1, UINT_MAX, verb_resume },
         { "cancel",           1, UINT_MAX, verb_cancel },
@@ -48,6 +49,7 @@ static void help(void) {
                "  sheets JOB              List the sheets of a job\n"
                "  sheet JOB N             Show everything about sheet N of a job\n"
                "  output JOB N [stderr]   Print the whole stdout (or stderr) of sheet N's last attempt\n"
+               "  logs JOB                Show the job's journal entries\n"
                "  pause JOB...            Pause jobs\n"
                "  resume JOB...           Resume paused jobs\n"
                "  cancel JOB...           Cancel jobs\n"
@@ -75,6 +77,10 @@ static void help(void) {
                "     --state=STATE        Only jobs in STATE: completed, failed, cancelled\n"
                "                          (may be repeated; default all three)\n"
                "     --older-than=SECONDS Only jobs finished at least SECONDS ago\n\n"
+               "Options for logs:\n"
+               "     --sheet=N            Only sheet N's entries\n"
+               "  -n --lines=N            Only the last N entries\n"
+               "  -f --follow             Keep printing new entries\n\n"
                "Environment:\n"
                "  MARIANNE_BUS_ADDRESS    D-Bus address of the conductor's bus; overrides\n"
                "                          --system and --user\n\n"
@@ -99,6 +105,7 @@ enum {
         ARG_WAIT,
         ARG_STATE,
         ARG_OLDER_THAN,
+        ARG_SHEET,
 };
 
 static const struct option options[] = {
@@ -115,6 +122,9 @@ static const struct option options[] = {
         { "wait",         no_argument,       NULL, ARG_WAIT },
         { "state",        required_argument, NULL, ARG_STATE },
         { "older-than",   required_argument, NULL, ARG_OLDER_THAN },
+        { "sheet",        required_argument, NULL, ARG_SHEET },
+        { "lines",        required_argument, NULL, 'n' },
+        { "follow",       no_argument,       NULL, 'f' },
         {}
 };
 
@@ -182,6 +192,19 @@ static int parse_option(Ctl *c, int opt, const char *arg) {
                         return usage_error("Invalid --older-than '%s': expected a number of seconds.", arg);
                 c->older_than = v;
                 return -1;
+        case ARG_SHEET:
+                if (ctl_parse_unsigned(arg, UINT32_MAX, &v) < 0 || v == 0)
+                        return usage_error("Invalid --sheet '%s': expected 1 or more.", arg);
+                c->sheet = (unsigned) v;
+                return -1;
+        case 'n':
+                if (ctl_parse_unsigned(arg, UINT32_MAX, &v) < 0 || v == 0)
+                        return usage_error("Invalid --lines '%s': expected 1 or more.", arg);
+                c->lines = (unsigned) v;
+                return -1;
+        case 'f':
+                c->follow = true;
+                return -1;
         case '?':
                 return usage_error("Unknown option '%s'.", arg);
         case ':':
@@ -203,6 +226,8 @@ static int check_verb_options(const Ctl *c, const Verb *v) {
                                    "only apply to start, not to '%s'.", v->name);
         if (v->run != ctl_cmd_clear && (c->states || c->older_than != UINT64_MAX))
                 return usage_error("--state and --older-than only apply to clear, not to '%s'.", v->name);
+        if (v->run != ctl_cmd_logs && (c->sheet > 0 || c->lines > 0 || c->follow))
+                return usage_error("--sheet, --lines and --follow only apply to logs, not to '%s'.", v->name);
         if (c->dry_run && c->wait)
                 return usage_error("--dry-run and --wait cannot be combined%s.", "");
         return -1;
@@ -249,7 +274,7 @@ int main(int argc, char *argv[]) {
 
         /* Permuting getopt: options may come before or after the command. */
         opterr = 0; /* our own messages, in our own style */
-        while ((opt = getopt_long(argc, argv, ":hq", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hqfn:", options, NULL)) >= 0) {
                 r = parse_option(&c, opt, (opt == '?' || opt == ':') ? argv[optind - 1] : optarg);
                 if (r >= 0)
                         goto finish;

@@ -29,7 +29,7 @@ LogTarget log_get_target(void) {
         return log_target;
 }
 
-int log_internal(int level, int error, const char *job, unsigned sheet,
+int log_internal(int level, int error, const char *job, unsigned sheet, const char *message_id,
                  const char *file, int line, const char *func, const char *fmt, ...) {
         _cleanup_free_ char *msg = NULL;
         int saved_errno = errno;
@@ -58,10 +58,11 @@ int log_internal(int level, int error, const char *job, unsigned sheet,
                 _cleanup_free_ char *job_field = job ? strdup_printf("MARIANNE_JOB=%s", job) : NULL;
                 _cleanup_free_ char *sheet_field = sheet > 0 ? strdup_printf("MARIANNE_SHEET=%u", sheet) : NULL;
                 _cleanup_free_ char *errno_field = error > 0 ? strdup_printf("ERRNO=%d", error) : NULL;
+                _cleanup_free_ char *id_field = message_id ? strdup_printf("MESSAGE_ID=%s", message_id) : NULL;
                 _cleanup_free_ char *message = strdup_printf("MESSAGE=%s", msg);
                 _cleanup_free_ char *priority = strdup_printf("PRIORITY=%d", level);
                 _cleanup_free_ char *ident = strdup_printf("SYSLOG_IDENTIFIER=%s", log_identifier);
-                struct iovec iov[6];
+                struct iovec iov[7];
                 size_t n = 0;
 
                 if (!message || !priority || !ident || !code_file || !code_line)
@@ -73,6 +74,7 @@ int log_internal(int level, int error, const char *job, unsigned sheet,
                 ADD(job_field);
                 ADD(sheet_field);
                 ADD(errno_field);
+                ADD(id_field);
 #undef ADD
                 if (sd_journal_sendv_with_location(code_file, code_line, func, iov, (int) n) >= 0)
                         goto finish;

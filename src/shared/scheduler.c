@@ -41,8 +41,14 @@ int job_set_state(Job *j, JobState s) {
                 log_error_errno(r, "Failed to store state %s of job %s: %s",
                                 job_state_to_string(s), j->rec.id, store_last_error(c->store));
 
-        log_job(s == JOB_FAILED ? LOG_WARNING : LOG_NOTICE, j->rec.id, "Job %s (%s): %s → %s.",
-                j->rec.id, j->rec.name, job_state_to_string(old), job_state_to_string(s));
+        log_job_event(s == JOB_FAILED ? LOG_WARNING : LOG_NOTICE,
+                      s == JOB_RUNNING && old == JOB_QUEUED ? MESSAGE_JOB_STARTED :
+                      s == JOB_COMPLETED ? MESSAGE_JOB_COMPLETED :
+                      s == JOB_FAILED ? MESSAGE_JOB_FAILED :
+                      s == JOB_CANCELLED ? MESSAGE_JOB_CANCELLED : NULL,
+                      j->rec.id, "Job %s (%s): %s → %s%s%s",
+                      j->rec.id, j->rec.name, job_state_to_string(old), job_state_to_string(s),
+                      j->rec.error && s == JOB_FAILED ? ": " : ".", j->rec.error && s == JOB_FAILED ? j->rec.error : "");
 
         if (c->observer.job_state_changed)
                 c->observer.job_state_changed(j, old, s, c->userdata);
@@ -93,7 +99,8 @@ int sheet_set_state(Job *j, unsigned num, SheetState s) {
                 log_error_errno(r, "Failed to store state %s of sheet %u of job %s: %s",
                                 sheet_state_to_string(s), num, j->rec.id, store_last_error(c->store));
 
-        log_sheet(priority_of_sheet_state(s), j->rec.id, num, "Job %s sheet %u: %s → %s%s%s",
+        log_sheet_event(priority_of_sheet_state(s), s == SHEET_FAILED ? MESSAGE_SHEET_FAILED : NULL,
+                  j->rec.id, num, "Job %s sheet %u: %s → %s%s%s",
                   j->rec.id, num, sheet_state_to_string(old), sheet_state_to_string(s),
                   sr->error_message && (s == SHEET_FAILED || s == SHEET_RETRY_SCHEDULED || s == SHEET_SKIPPED) ? ": " : ".",
                   sr->error_message && (s == SHEET_FAILED || s == SHEET_RETRY_SCHEDULED || s == SHEET_SKIPPED) ? sr->error_message : "");

@@ -59,5 +59,36 @@ assert "exited with status 1" in bad["MESSAGE"], bad
 jobend = [e for e in entries if "MARIANNE_SHEET" not in e and "running → failed" in e["MESSAGE"]]
 assert jobend and jobend[0]["PRIORITY"] == "4", jobend
 assert all(e.get("CODE_FILE") for e in entries)
+assert bad.get("MESSAGE_ID") == "473ede54e30447e6a26bd5a4bebd2406", bad
+assert jobend[0].get("MESSAGE_ID") == "b2b04fdd23b842e5ab81fc22b0ea81f6", jobend
 print(f"ok: {len(entries)} journal entries for {job}")
 PY
+
+echo "--- mariannectl logs"
+out=$(ctl logs "$job")
+grep -q "sheet 2: in_progress → failed: exited with status 1" <<<"$out" || fail "logs lacks sheet 2's failure: $out"
+grep -q "running → failed" <<<"$out" || fail "logs lacks the job's end"
+out=$(ctl logs journal --sheet 1)          # by score name, one sheet
+grep -q "sheet 1:" <<<"$out" && ! grep -q "sheet 2:" <<<"$out" || fail "--sheet 1 shows other sheets: $out"
+[ "$(ctl logs "$job" -n 2 | wc -l)" = 2 ] || fail "-n 2 did not show two entries"
+ctl logs "$job" --json | python3 -c '
+import json, sys
+e = [json.loads(l) for l in sys.stdin]
+assert any(x["sheet"] == 2 and x["priority"] == 4 for x in e), e
+' || fail "logs --json"
+timeout 2 "$MARIANNECTL" logs "$job" -f > "$TEST_DIR/follow.txt" || [ $? = 124 ] || fail "logs -f failed"
+grep -q "running → failed" "$TEST_DIR/follow.txt" || fail "logs -f did not print the entries"
+
+echo "--- the message catalog explains the entries (journalctl -x)"
+catalogs=$TEST_DIR/catalog
+mkdir -p "$catalogs"
+cp /usr/lib/systemd/catalog/*.catalog "$catalogs/" 2>/dev/null || true
+cp "$SOURCE_DIR/catalog/marianne.catalog" "$catalogs/"
+mkdir -p /var/lib/systemd/catalog
+mount -t tmpfs tmpfs /var/lib/systemd/catalog
+mount --bind "$catalogs" /usr/lib/systemd/catalog
+journalctl --update-catalog
+journalctl --no-pager -x MARIANNE_JOB="$job" MESSAGE_ID=473ede54e30447e6a26bd5a4bebd2406 > "$TEST_DIR/explained.txt"
+grep -q "Subject: Sheet 2 of Marianne job $job failed" "$TEST_DIR/explained.txt" \
+        || fail "journalctl -x does not explain the failed sheet: $(cat "$TEST_DIR/explained.txt")"
+echo ok
