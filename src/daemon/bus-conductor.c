@@ -712,6 +712,20 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(m, NULL);
 }
 
+static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        Daemon *d = userdata;
+        int r;
+
+        r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
+        AUTHORIZED_OR_RETURN(r);
+        r = daemon_load_config(d, &message);
+        if (r < 0)
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
+                                         "%s; the configuration in force is unchanged.", message ?: strerror(-r));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
         int r;
@@ -802,6 +816,7 @@ static const sd_bus_vtable conductor_vtable[] = {
                                  method_get_conductor_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetLimits", "a{sv}", SD_BUS_PARAM(limits), "", ,
                                  method_set_limits, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Reload", "", "", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Shutdown", "", "", method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("JobAdded", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),
         SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "so", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job), 0),

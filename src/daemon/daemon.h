@@ -19,7 +19,25 @@ typedef struct Daemon {
         Conductor *conductor;
         PolkitRegistry *polkit;
         bool user_mode;         /* per-user conductor on the session bus */
+
+        /* configuration: the command line wins over the file */
+        const char *config_path;
+        unsigned arg_max_concurrent_sheets;     /* 0 = not given */
+        unsigned arg_max_jobs_per_user;
+        usec_t arg_exit_on_idle_usec;           /* USEC_INFINITY = not given */
+        unsigned max_concurrent_sheets;         /* in force */
+        unsigned max_jobs_per_user;
+        usec_t exit_on_idle_usec;               /* in force; 0 = never */
+        usec_t last_activity;                   /* monotonic */
+        sd_event_source *idle_timer;
 } Daemon;
+
+/* daemon-config.c: (re)read the configuration file and apply it; on error
+ * nothing changes and *ret_error says why. */
+int daemon_load_config(Daemon *d, char **ret_error);
+/* Exit on idle: no active job, no running sheet, no polkit query, no bus
+ * message for exit_on_idle_usec. */
+int daemon_setup_idle(Daemon *d);
 
 /* bus-conductor.c */
 int bus_conductor_register(Daemon *d);

@@ -19,6 +19,8 @@ static const char *arg_bus_address = NULL;
 static const char *arg_state_dir = NULL;
 static unsigned arg_max_concurrent = 0;
 static unsigned arg_max_jobs_per_user = 0;
+static const char *arg_config = NULL;
+static usec_t arg_exit_on_idle = USEC_INFINITY;
 static LogTarget arg_log_target = LOG_TARGET_AUTO;
 static int arg_log_level = LOG_INFO;
 
@@ -35,6 +37,10 @@ static void help(void) {
                "                             $XDG_STATE_HOME/marianne with --user)\n"
                "     --max-concurrent=N      Sheets running at once, all jobs (default 2×CPUs)\n"
                "     --max-jobs-per-user=N   Active jobs one user may have (default 100)\n"
+               "     --exit-on-idle=SECONDS  Exit after SECONDS with nothing to do (0: never)\n"
+               "     --config=PATH           Configuration file (default /etc/marianne/conductor.conf,\n"
+               "                             or $XDG_CONFIG_HOME/marianne/conductor.conf with --user);\n"
+               "                             options given here win over it\n"
                "     --log-target=TARGET     auto, journal or stderr\n"
                "     --log-level=LEVEL       err, warning, notice, info or debug\n"
                "\nSee marianned(8).\n",
@@ -61,6 +67,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_STATE_DIR,
                 ARG_MAX_CONCURRENT,
                 ARG_MAX_JOBS_PER_USER,
+                ARG_EXIT_ON_IDLE,
+                ARG_CONFIG,
                 ARG_LOG_TARGET,
                 ARG_LOG_LEVEL,
         };
@@ -73,6 +81,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "state-dir",      required_argument, NULL, ARG_STATE_DIR      },
                 { "max-concurrent", required_argument, NULL, ARG_MAX_CONCURRENT },
                 { "max-jobs-per-user", required_argument, NULL, ARG_MAX_JOBS_PER_USER },
+                { "exit-on-idle",   required_argument, NULL, ARG_EXIT_ON_IDLE   },
+                { "config",         required_argument, NULL, ARG_CONFIG         },
                 { "log-target",     required_argument, NULL, ARG_LOG_TARGET     },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
                 {}
@@ -123,6 +133,26 @@ static int parse_argv(int argc, char *argv[]) {
                                 arg_max_jobs_per_user = (unsigned) n;
                         break;
                 }
+                case ARG_EXIT_ON_IDLE: {
+                        char *end;
+                        unsigned long n;
+
+                        errno = 0;
+                        n = strtoul(optarg, &end, 10);
+                        if (errno != 0 || *end || optarg[0] == '-' || n > 10UL * 365 * 24 * 3600) {
+                                fprintf(stderr, "--exit-on-idle= takes a number of seconds, got '%s'.\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_exit_on_idle = (usec_t) n * USEC_PER_SEC;
+                        break;
+                }
+                case ARG_CONFIG:
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "--config= needs an absolute path, got '%s'.\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_config = optarg;
+                        break;
                 case ARG_LOG_TARGET:
                         if (streq(optarg, "auto"))
                                 arg_log_target = LOG_TARGET_AUTO;
@@ -204,17 +234,36 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *error = NULL;
+
         (void) s;
         (void) si;
-        (void) userdata;
-        log_notice("Received SIGHUP; the conductor has no configuration to reload, carrying on.");
+        (void) sd_notify(false, "RELOADING=1");
+        if (daemon_load_config(d, &error) < 0)
+                log_error("Reloading %s failed, keeping the configuration in force: %s", d->config_path, strna(error));
+        else
+                log_notice("Reloaded %s.", d->config_path);
+        (void) sd_notify(false, "READY=1");
         return 0;
+}
+
+static char *default_config_path(void) {
+        const char *e;
+
+        if (!arg_user)
+                return strdup("/etc/marianne/conductor.conf");
+        e = getenv("XDG_CONFIG_HOME");
+        if (e && e[0] == '/')
+                return strdup_printf("%s/marianne/conductor.conf", e);
+        e = getenv("HOME");
+        return e && e[0] == '/' ? strdup_printf("%s/.config/marianne/conductor.conf", e) : NULL;
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *state_dir = NULL;
+        _cleanup_free_ char *state_dir = NULL, *config_path = NULL, *error = NULL;
         Daemon d = {};
         ConductorConfig config = {};
         sigset_t mask;
@@ -255,7 +304,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM/SIGINT: %m");
         /* SIGHUP: nothing to reload yet; say so rather than die of it */
-        r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, NULL);
+        r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, &d);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGHUP: %m");
 
@@ -265,15 +314,28 @@ static int run(int argc, char *argv[]) {
                                        arg_bus_address ? "given" : arg_user ? "session" : "system",
                                        arg_bus_address ? " " : "", strempty(arg_bus_address));
 
+        config_path = arg_config ? strdup(arg_config) : default_config_path();
+        if (!config_path)
+                return log_error_errno(EINVAL, "Cannot tell where the configuration is: set $HOME or pass --config=.");
+        d = (Daemon) {
+                .event = event,
+                .user_mode = arg_user,
+                .config_path = config_path,
+                .arg_max_concurrent_sheets = arg_max_concurrent,
+                .arg_max_jobs_per_user = arg_max_jobs_per_user,
+                .arg_exit_on_idle_usec = arg_exit_on_idle,
+        };
+        r = daemon_load_config(&d, &error);
+        if (r < 0)
+                return log_error_errno(r, "Bad configuration: %s", strna(error));
+        d.bus = bus;
+
         config = (ConductorConfig) {
                 .state_dir = state_dir,
-                .max_concurrent_sheets = arg_max_concurrent,
-                .max_active_jobs_per_user = arg_max_jobs_per_user,
+                .max_concurrent_sheets = d.max_concurrent_sheets,
+                .max_active_jobs_per_user = d.max_jobs_per_user,
                 .limits = score_limits_default,
         };
-        d.event = event;
-        d.bus = bus;
-        d.user_mode = arg_user;
         d.polkit = polkit_registry_new();
         if (!d.polkit)
                 return log_oom();
@@ -312,6 +374,10 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
 
+        r = daemon_setup_idle(&d);
+        if (r < 0)
+                goto finish;
+
         log_info("Marianne conductor %s serving %s on the %s bus (pid %d).", MARIANNE_VERSION,
                  CONDUCTOR_BUS_NAME, arg_bus_address ? "given" : arg_user ? "session" : "system", (int) getpid());
         (void) sd_notifyf(false, "READY=1\nSTATUS=Serving org.marianne.Conductor: %zu jobs loaded",
@@ -324,6 +390,7 @@ static int run(int argc, char *argv[]) {
                 r = log_error_errno(ECONNRESET, "Lost the connection to the bus; exiting so the service manager can restart the conductor.");
 
 finish:
+        d.idle_timer = sd_event_source_disable_unref(d.idle_timer);
         d.conductor = conductor_free(d.conductor);
         d.polkit = polkit_registry_free(d.polkit);
         return r;

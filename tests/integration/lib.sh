@@ -47,7 +47,9 @@ start_bus() {
 
 # start_daemon [extra marianned options]
 start_daemon() {
-        ${MARIANNED_WRAPPER:-} "$MARIANNED" --state-dir="$TEST_DIR/state" --log-target=stderr "$@" >>"$DAEMON_LOG" 2>&1 &
+        # a configuration file of the test's own (absent unless it writes one)
+        ${MARIANNED_WRAPPER:-} "$MARIANNED" --state-dir="$TEST_DIR/state" --config="$TEST_DIR/conductor.conf" \
+                --log-target=stderr "$@" >>"$DAEMON_LOG" 2>&1 &
         DAEMON_PID=$!
         for _ in $(seq ${DAEMON_START_TRIES:-100}); do
                 busctl --address="$MARIANNE_BUS_ADDRESS" status org.marianne.Conductor >/dev/null 2>&1 && return 0

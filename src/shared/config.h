@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The conductor's configuration file, systemd style:
+ *
+ *   [Conductor]
+ *   MaxConcurrentSheets=8
+ *   MaxJobsPerUser=100
+ *   ExitOnIdleSec=0
+ *
+ * '#' and ';' start comments.  A value left out keeps its default. */
+
+#include "macro.h"
+
+typedef struct ConductorSettings {
+        unsigned max_concurrent_sheets;   /* 0 = not set */
+        unsigned max_jobs_per_user;       /* 0 = not set */
+        bool exit_on_idle_set;
+        usec_t exit_on_idle_usec;         /* 0 = never */
+} ConductorSettings;
+
+/* Parse text (from file name for messages).  Unknown keys and sections are
+ * warnings in *ret_warnings (a strv); a bad value is an error (-EINVAL)
+ * with a "FILE:LINE: ..." message. */
+int conductor_settings_parse(const char *text, const char *name, ConductorSettings *ret,
+                             char ***ret_warnings, char **ret_error);
+
+/* Read and parse a file; a missing file is no error (all defaults). */
+int conductor_settings_load(const char *path, ConductorSettings *ret, char ***ret_warnings, char **ret_error);
