@@ -201,6 +201,27 @@ assert sum(c.values()) <= 7, c      # at most the interrupted sheet ran twice
 PY
 [ "$(inside systemctl show -p NRestarts --value marianne.service)" -ge 1 ] || fail "systemd did not restart the conductor"
 
+echo "--- systemctl reload rereads the configuration; exit on idle, then activation"
+inside mkdir -p /etc/marianne
+inside bash -c 'printf "[Conductor]\nMaxJobsPerUser=7\nExitOnIdleSec=2\n" > /etc/marianne/conductor.conf'
+inside systemctl reload marianne.service
+for _ in $(seq 30); do
+        [ "$(inside busctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor MaxJobsPerUser)" = "u 7" ] && break
+        sleep 0.1
+done
+[ "$(inside busctl get-property org.marianne.Conductor /org/marianne/Conductor org.marianne.Conductor MaxJobsPerUser)" = "u 7" ] \
+        || fail "systemctl reload did not apply conductor.conf"
+for _ in $(seq 100); do
+        [ "$(inside systemctl is-active marianne.service || true)" = inactive ] && break
+        sleep 0.1
+done
+[ "$(inside systemctl is-active marianne.service || true)" = inactive ] || fail "the idle conductor did not exit"
+[ "$(inside systemctl is-failed marianne.service || true)" != failed ] || fail "exiting on idle left the unit failed"
+inside mariannectl list >/dev/null || fail "activation after the idle exit failed"
+[ "$(inside systemctl is-active marianne.service)" = active ] || fail "not active again after activation"
+inside mariannectl list | grep -q "$crash_job" || fail "the jobs are gone after the idle exit"
+inside rm /etc/marianne/conductor.conf
+
 echo "--- a clean stop"
 inside systemctl stop marianne.service
 [ "$(inside systemctl is-failed marianne.service || true)" != failed ] || fail "stopping left the unit failed"
