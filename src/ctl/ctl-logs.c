@@ -37,6 +37,15 @@ static const char *field(sd_journal *j, const char *name, size_t *ret_len) {
         return (const char *) data + l + 1;
 }
 
+static bool all_digits(const char *s, size_t n) {
+        if (!s || n == 0 || n > 10)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
+
 static int print_entry(const Ctl *c, sd_journal *j) {
         const char *msg, *sheet, *prio;
         size_t msg_len = 0, sheet_len = 0, prio_len = 0;
@@ -52,9 +61,13 @@ static int print_entry(const Ctl *c, sd_journal *j) {
                 return -ENOMEM;
 
         if (c->json) {
-                printf("{\"time\":%" PRIu64 ",\"priority\":%.*s,\"sheet\":", usec,
-                       prio ? (int) prio_len : 4, prio ?: "null");
-                if (sheet)
+                printf("{\"time\":%" PRIu64 ",\"priority\":", usec);
+                if (all_digits(prio, prio_len))
+                        printf("%.*s", (int) prio_len, prio);
+                else
+                        fputs("null", stdout);
+                fputs(",\"sheet\":", stdout);
+                if (all_digits(sheet, sheet_len))
                         printf("%.*s", (int) sheet_len, sheet);
                 else
                         fputs("null", stdout);
@@ -63,8 +76,12 @@ static int print_entry(const Ctl *c, sd_journal *j) {
                 puts("}");
                 return 0;
         }
-        when = ctl_format_timestamp(usec);
-        printf("%s %s\n", strna(when), text);
+        {
+                _cleanup_free_ char *safe = ctl_sanitize(text, false);
+
+                when = ctl_format_timestamp(usec);
+                printf("%s %s\n", strna(when), strna(safe));
+        }
         return 0;
 }
 
@@ -89,7 +106,11 @@ int ctl_cmd_logs(Ctl *c, char **args) {
                 fprintf(stderr, "mariannectl: Failed to open the journal: %s\n", strerror(-r));
                 return CTL_EXIT_FAILED;
         }
+        /* _COMM is set by journald itself: only the conductor's entries
+         * count, not whatever anybody logs with a MARIANNE_JOB= field */
         r = sd_journal_add_match(j, match, 0);
+        if (r >= 0)
+                r = sd_journal_add_match(j, "_COMM=marianned", 0);
         if (r >= 0 && sheet_match)
                 r = sd_journal_add_match(j, sheet_match, 0);
         if (r >= 0)

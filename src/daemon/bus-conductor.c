@@ -719,7 +719,9 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
         r = bus_authorize(m, d, POLKIT_ACTION_ADMINISTER, false, error);
         AUTHORIZED_OR_RETURN(r);
+        (void) sd_notify(false, "RELOADING=1");
         r = daemon_load_config(d, &message);
+        (void) sd_notify(false, "READY=1");
         if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
                                          "%s; the configuration in force is unchanged.", message ?: strerror(-r));
@@ -922,6 +924,7 @@ static void on_job_changed(Job *j, void *userdata) {
         Daemon *d = userdata;
         _cleanup_free_ char *path = job_bus_path(j);
 
+        notify_status(d);       /* sheet counts changed */
         if (!path)
                 return (void) log_oom();
         (void) sd_bus_emit_properties_changed(d->bus, path, JOB_INTERFACE, "CompletedSheets", "FailedSheets",

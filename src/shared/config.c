@@ -20,9 +20,11 @@ static int parse_count(const char *v, unsigned *ret) {
         char *end;
         unsigned long n;
 
+        if (!isdigit((unsigned char) v[0]))
+                return -EINVAL;
         errno = 0;
         n = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || *end || n < 1 || n > 100000 || v[0] == '-')
+        if (errno != 0 || *end || n < 1 || n > 100000)
                 return -EINVAL;
         *ret = (unsigned) n;
         return 0;
@@ -34,9 +36,11 @@ static int parse_seconds(const char *v, usec_t *ret) {
         unsigned long n;
         usec_t unit = USEC_PER_SEC;
 
+        if (!isdigit((unsigned char) v[0]))
+                return -EINVAL;
         errno = 0;
         n = strtoul(v, &end, 10);
-        if (errno != 0 || end == v || v[0] == '-')
+        if (errno != 0)
                 return -EINVAL;
         if (streq(end, "min"))
                 unit = 60 * USEC_PER_SEC;
@@ -44,7 +48,7 @@ static int parse_seconds(const char *v, usec_t *ret) {
                 unit = 3600 * USEC_PER_SEC;
         else if (!streq(end, "") && !streq(end, "s"))
                 return -EINVAL;
-        if (n > 10UL * 365 * 24 * 3600)
+        if (n > 10ULL * 365 * 24 * 3600 * USEC_PER_SEC / unit)   /* ten years, whatever the unit */
                 return -ERANGE;
         *ret = (usec_t) n * unit;
         return 0;
@@ -85,8 +89,11 @@ int conductor_settings_parse(const char *text, const char *name, ConductorSettin
                 *eq = 0;
                 key = strip(l);
                 value = strip(eq + 1);
-                if (!in_section)
-                        continue;       /* a warning was given for the section */
+                if (!in_section) {
+                        if (strv_push(ret_warnings, strdup_printf("%s:%u: %s= outside [Conductor], ignored", name, line, key)) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
 
                 if (streq(key, "MaxConcurrentSheets"))
                         r = parse_count(value, &s.max_concurrent_sheets);
