@@ -11,21 +11,24 @@
 int bus_caller(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid;
-        gid_t gid;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &creds);
+        /* Only what the bus itself vouches for: no SD_BUS_CREDS_AUGMENT,
+         * which would fill gaps from /proc of whatever process holds the
+         * sender's pid by now (a setgid program it exec'ed, or a stranger
+         * that reused the pid). */
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
         r = sd_bus_creds_get_euid(creds, &uid);
         if (r < 0)
                 return r;
-        if (ret_gid && sd_bus_creds_get_egid(creds, &gid) < 0)
-                gid = (gid_t) -1;   /* identity_load() takes the passwd entry's */
         if (ret_uid)
                 *ret_uid = uid;
+        /* The job's group is the user's own from the user database, never
+         * one the caller happened to hold (or claim) at the time. */
         if (ret_gid)
-                *ret_gid = gid;
+                *ret_gid = (gid_t) -1;
         return 0;
 }
 

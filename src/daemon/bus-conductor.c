@@ -325,12 +325,16 @@ static int method_plan_job_from_file(sd_bus_message *m, void *userdata, sd_bus_e
 /* Read the job argument and find the job it names. */
 static int read_job(sd_bus_message *m, Daemon *d, Job **ret, sd_bus_error *error) {
         const char *name;
+        uid_t uid;
         int r;
 
         r = read_bounded_string(m, &name, "The job name", 256, error);
         if (r < 0)
                 return r;
-        r = conductor_find_job(d->conductor, name, ret);
+        r = bus_caller(m, &uid, NULL);
+        if (r < 0)
+                return r;
+        r = conductor_find_job(d->conductor, name, uid, ret);
         if (r < 0)
                 return bus_error_job_lookup(error, r, name);
         return 0;

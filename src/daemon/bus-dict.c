@@ -4,8 +4,18 @@
 /* Unset strings are left out of a dictionary rather than sent as "" so a
  * client can tell "no error" from "empty error". */
 int dict_append_s(sd_bus_message *m, const char *key, const char *value) {
+        _cleanup_free_ char *valid = NULL;
+
         if (!value)
                 return 0;
+        /* Output tails and messages are whatever the sheet wrote (cut at 50
+         * KiB, maybe mid-character): the bus refuses invalid UTF-8. */
+        if (!utf8_is_valid(value)) {
+                valid = utf8_make_valid(value);
+                if (!valid)
+                        return -ENOMEM;
+                value = valid;
+        }
         return sd_bus_message_append(m, "{sv}", key, "s", value);
 }
 

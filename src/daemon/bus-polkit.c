@@ -13,6 +13,7 @@ struct PolkitQuery {
         sd_bus_message *call;   /* the method call waiting for the answer */
         char *action;
         sd_bus_slot *slot;      /* the CheckAuthorization in flight */
+        sd_event_source *reaper; /* frees the answer if the requeued call never takes it */
         bool done;
         bool authorized;
         char *denial;           /* why not, when done and not authorized */
@@ -30,6 +31,7 @@ static void query_free(PolkitQuery *q) {
         if (!q)
                 return;
         sd_bus_slot_unref(q->slot);
+        sd_event_source_disable_unref(q->reaper);
         sd_bus_message_unref(q->call);
         free(q->action);
         free(q->denial);
@@ -66,6 +68,19 @@ unsigned polkit_registry_pending(PolkitRegistry *r) {
         return n;
 }
 
+static int on_reap(sd_event_source *s, void *userdata) {
+        PolkitQuery *q = userdata;
+
+        /* The requeued call has been dispatched (idle priority runs after
+         * the bus) without consuming its answer: its handler failed earlier
+         * (the sender went away, the job was deleted).  Do not keep it,
+         * and the message it holds, forever. */
+        (void) s;
+        query_unlink(q);
+        query_free(q);
+        return 0;
+}
+
 static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         PolkitQuery *q = userdata;
         int authorized = 0, challenge = 0, r;
@@ -98,6 +113,12 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
 
         /* Dispatch the original call again: this time the answer is here. */
         r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(q->call), q->call);
+        if (r >= 0) {
+                sd_event *e = sd_bus_get_event(sd_bus_message_get_bus(q->call));
+
+                if (e && sd_event_add_defer(e, &q->reaper, on_reap, q) >= 0)
+                        (void) sd_event_source_set_priority(q->reaper, SD_EVENT_PRIORITY_IDLE);
+        }
         if (r < 0) {
                 log_error_errno(r, "Failed to requeue a call after its polkit check: %m");
                 (void) sd_bus_reply_method_errorf(q->call, BUS_ERROR_ACCESS_DENIED,

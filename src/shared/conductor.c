@@ -115,16 +115,13 @@ Job *conductor_get_job(Conductor *c, const char *id) {
         return NULL;
 }
 
-int conductor_find_job(Conductor *c, const char *id_or_name, Job **ret) {
+static int find_by_name(Conductor *c, const char *name, uid_t owner, Job **ret) {
         Job *found = NULL;
 
-        found = conductor_get_job(c, id_or_name);
-        if (found) {
-                *ret = found;
-                return 0;
-        }
         for (size_t i = 0; i < c->n_jobs; i++) {
-                if (!streq(c->jobs[i]->rec.name, id_or_name))
+                if (!streq(c->jobs[i]->rec.name, name))
+                        continue;
+                if (owner != (uid_t) -1 && c->jobs[i]->rec.owner_uid != owner)
                         continue;
                 if (found)
                         return -ENOTUNIQ;
@@ -134,6 +131,25 @@ int conductor_find_job(Conductor *c, const char *id_or_name, Job **ret) {
                 return -ENOENT;
         *ret = found;
         return 0;
+}
+
+int conductor_find_job(Conductor *c, const char *id_or_name, uid_t caller, Job **ret) {
+        Job *found;
+        int r;
+
+        found = conductor_get_job(c, id_or_name);
+        if (found) {
+                *ret = found;
+                return 0;
+        }
+        /* A name means the caller's own job first: another user's job of
+         * the same name neither hides it nor stands in for it. */
+        if (caller != (uid_t) -1) {
+                r = find_by_name(c, id_or_name, caller, ret);
+                if (r != -ENOENT)
+                        return r;
+        }
+        return find_by_name(c, id_or_name, (uid_t) -1, ret);
 }
 
 void job_notify_changed(Job *j) {
@@ -318,7 +334,9 @@ static int load_score_fd(Conductor *c, const Identity *who, int fd, const char *
         r = check_score_path(path, ret_error);
         if (r < 0)
                 return r;
-        r = read_full_fd(fd, c->config.limits.max_score_bytes, &yaml, NULL);
+        /* in a child as the caller, bounded in time: the fd may be on a
+         * FUSE mount of theirs that never answers */
+        r = identity_read_fd(who, fd, c->config.limits.max_score_bytes, &yaml, NULL);
         if (r == -EFBIG)
                 *ret_error = strdup_printf("score %s is larger than the limit of %zu bytes", path, c->config.limits.max_score_bytes);
         else if (r == -EISDIR || r == -EINVAL)
@@ -842,6 +860,7 @@ int conductor_delete_job(Conductor *c, Job *j) {
                 c->observer.job_removed(j, c->userdata);
         conductor_remove_job(c, j);
         job_free(j);
+        conductor_schedule(c);          /* slots of attempts still dying are free again */
         return 0;
 }
 

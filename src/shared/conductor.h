@@ -72,7 +72,8 @@ int conductor_plan_fd(Conductor *c, int fd, const char *path, const StartOptions
 int conductor_start_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Job **ret, char **ret_error);
 int conductor_start_content(Conductor *c, const char *yaml, const StartOptions *o, Job **ret, char **ret_error);
 
-int conductor_find_job(Conductor *c, const char *id_or_name, Job **ret);
+/* A name matches the caller's own jobs first (caller (uid_t) -1: anyone's). */
+int conductor_find_job(Conductor *c, const char *id_or_name, uid_t caller, Job **ret);
 Job *conductor_get_job(Conductor *c, const char *id);  /* exact id only */
 size_t conductor_n_jobs(Conductor *c);
 Job *conductor_job_at(Conductor *c, size_t i);         /* in creation order */

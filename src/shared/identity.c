@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "identity.h"
 
@@ -106,11 +108,106 @@ int identity_become(const Identity *id) {
         return 0;
 }
 
+/* These helpers run on the conductor's only thread, on behalf of users who
+ * may stop them (kill -STOP, a FUSE file that never answers): every wait
+ * has a deadline, after which the child is killed and the call fails. */
+#define HELPER_TIMEOUT_USEC (10U * USEC_PER_SEC)
+
+static int poll_until(struct pollfd *p, usec_t deadline) {
+        for (;;) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                int k;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                k = poll(p, 1, (int) MIN((deadline - now + 999) / 1000, (usec_t) INT32_MAX));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k > 0)
+                        return 0;
+        }
+}
+
+/* The child's exit status (its negative errno), or -ETIMEDOUT after
+ * killing it; it is always reaped. */
+static int wait_child(pid_t pid, usec_t deadline) {
+        int status, r = 0;
+
+        for (;;) {
+                pid_t k = waitpid(pid, &status, WNOHANG);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == pid)
+                        break;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        (void) kill(pid, SIGKILL);
+                        r = -ETIMEDOUT;
+                        deadline = USEC_INFINITY;       /* SIGKILL cannot be ignored: reap it */
+                }
+                (void) usleep(2000);
+        }
+        if (r < 0)
+                return r;
+        if (!WIFEXITED(status))
+                return -EIO;
+        return -WEXITSTATUS(status);
+}
+
+/* Everything the child writes, at most max bytes, until EOF or deadline. */
+static int read_pipe(int fd, size_t max, usec_t deadline, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t k;
+
+                if (n + 1 >= allocated) {
+                        size_t want = allocated ? allocated * 2 : 65536;
+                        char *t;
+
+                        if (allocated > max + 1)
+                                return -EFBIG;
+                        t = realloc(buf, want);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        allocated = want;
+                }
+                r = poll_until(&p, deadline);
+                if (r < 0)
+                        return r;
+                k = read(fd, buf + n, allocated - n - 1);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        if (!buf && !(buf = malloc(1)))
+                return -ENOMEM;
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
 /* Run fn as id in a forked child; its result travels back as the exit
  * status (0 or a positive errno). */
-static int run_as(const Identity *id, int (*fn)(const void *arg, int out_fd), const void *arg, int out_fd) {
+static int run_as(const Identity *id, int (*fn)(const void *arg), const void *arg) {
         pid_t pid;
-        int status, r;
+        int r;
 
         pid = fork();
         if (pid < 0)
@@ -122,23 +219,17 @@ static int run_as(const Identity *id, int (*fn)(const void *arg, int out_fd), co
                 (void) sigprocmask(SIG_SETMASK, &ss, NULL);
                 r = identity_become(id);
                 if (r >= 0)
-                        r = fn(arg, out_fd);
+                        r = fn(arg);
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
-        if (out_fd >= 0)
-                (void) close(out_fd);
         /* sd-event reaps only the children it was told about: this one is
-         * ours to wait for, and it does no more than one file operation. */
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
-        if (!WIFEXITED(status))
-                return -EIO;
-        return -WEXITSTATUS(status);
+         * ours to wait for */
+        return wait_child(pid, now_usec(CLOCK_MONOTONIC) + HELPER_TIMEOUT_USEC);
 }
 
 typedef struct ReadArgs {
-        const char *path;
+        const char *path;       /* or */
+        int fd;
         size_t max;
 } ReadArgs;
 
@@ -148,7 +239,7 @@ static int read_child(const void *arg, int out_fd) {
         size_t n = 0;
         int r;
 
-        r = read_full_file(a->path, a->max, &text, &n);
+        r = a->path ? read_full_file(a->path, a->max, &text, &n) : read_full_fd(a->fd, a->max, &text, &n);
         if (r < 0)
                 return r;
         for (size_t done = 0; done < n; ) {
@@ -164,19 +255,15 @@ static int read_child(const void *arg, int out_fd) {
         return 0;
 }
 
-int identity_read_file(const Identity *id, const char *path, size_t max, char **ret, size_t *ret_size) {
+static int read_as(const Identity *id, const ReadArgs *a, char **ret, size_t *ret_size) {
         _cleanup_close_ int rfd = -EBADF;
         _cleanup_free_ char *text = NULL;
-        ReadArgs a = { .path = path, .max = max };
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + HELPER_TIMEOUT_USEC;
         int fds[2], r, k;
         size_t n = 0;
         pid_t pid;
-        int status;
 
-        if (identity_is_self(id))
-                return read_full_file(path, max, ret, ret_size);
-
-        if (pipe2(fds, O_CLOEXEC) < 0)
+        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
                 return negative_errno();
         rfd = fds[0];
 
@@ -190,32 +277,51 @@ int identity_read_file(const Identity *id, const char *path, size_t max, char **
         }
         if (pid == 0) {
                 sigset_t ss;
+                int flags;
 
                 (void) close(fds[0]);
+                flags = fcntl(fds[1], F_GETFL);
+                if (flags >= 0)
+                        (void) fcntl(fds[1], F_SETFL, flags & ~O_NONBLOCK);
                 sigemptyset(&ss);
                 (void) sigprocmask(SIG_SETMASK, &ss, NULL);
                 r = identity_become(id);
                 if (r >= 0)
-                        r = read_child(&a, fds[1]);
+                        r = read_child(a, fds[1]);
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
         (void) close(fds[1]);
 
-        r = read_full_stream(rfd, max, &text, &n);
+        r = read_pipe(rfd, a->max, deadline, &text, &n);
         if (r < 0)
                 (void) kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
-        k = WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
-        if (k < 0)
-                return k;
+        k = wait_child(pid, deadline);
+        /* our own failure (too big, too slow) says more than the child
+         * we killed because of it */
         if (r < 0)
                 return r;
+        if (k < 0)
+                return k;
         *ret = TAKE_PTR(text);
         if (ret_size)
                 *ret_size = n;
         return 0;
+}
+
+int identity_read_file(const Identity *id, const char *path, size_t max, char **ret, size_t *ret_size) {
+        ReadArgs a = { .path = path, .fd = -EBADF, .max = max };
+
+        if (identity_is_self(id))
+                return read_full_file(path, max, ret, ret_size);
+        return read_as(id, &a, ret, ret_size);
+}
+
+int identity_read_fd(const Identity *id, int fd, size_t max, char **ret, size_t *ret_size) {
+        ReadArgs a = { .fd = fd, .max = max };
+
+        if (identity_is_self(id))
+                return read_full_fd(fd, max, ret, ret_size);
+        return read_as(id, &a, ret, ret_size);
 }
 
 typedef struct MkdirArgs {
@@ -223,12 +329,10 @@ typedef struct MkdirArgs {
         mode_t mode;
 } MkdirArgs;
 
-static int mkdir_child(const void *arg, int out_fd) {
+static int mkdir_child(const void *arg) {
         const MkdirArgs *a = arg;
-
         int r;
 
-        (void) out_fd;
         r = mkdir_p(a->path, a->mode);
         if (r < 0)
                 return r;
@@ -242,6 +346,6 @@ int identity_mkdir_p(const Identity *id, const char *path, mode_t mode) {
         MkdirArgs a = { .path = path, .mode = mode };
 
         if (identity_is_self(id))
-                return mkdir_child(&a, -EBADF);
-        return run_as(id, mkdir_child, &a, -EBADF);
+                return mkdir_child(&a);
+        return run_as(id, mkdir_child, &a);
 }

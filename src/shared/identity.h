@@ -33,10 +33,15 @@ bool identity_is_self(const Identity *id);
 int identity_become(const Identity *id);
 
 /* Read a whole regular file with id's rights, at most max bytes
- * (-EFBIG beyond).  Runs in a forked child unless identity_is_self(). */
+ * (-EFBIG beyond).  Runs in a forked child unless identity_is_self(), and
+ * gives up after 10 s (-ETIMEDOUT): the user may stop the child, or the
+ * file may be on a FUSE mount of theirs that never answers. */
 int identity_read_file(const Identity *id, const char *path, size_t max, char **ret, size_t *ret_size);
+/* The same for a file descriptor the user passed (read from its start
+ * position, regular files only). */
+int identity_read_fd(const Identity *id, int fd, size_t max, char **ret, size_t *ret_size);
 
-/* mkdir -p with id's rights, then check id may write into the directory:
+/* mkdir -p with id's rights (bounded like the reads), then check id may write into the directory:
  * a path through a symlink into a place id may not write fails (-EACCES)
  * and creates nothing there. */
 int identity_mkdir_p(const Identity *id, const char *path, mode_t mode);

@@ -38,16 +38,26 @@ char *job_make_id(const char *name, uint64_t n) {
 void job_free(Job *j) {
         if (!j)
                 return;
-        for (size_t i = 0; i < j->rec.total_sheets; i++) {
+        for (size_t i = 0; j->runtime && j->sheets && i < j->rec.total_sheets; i++) {
                 SheetRuntime *rt = &j->runtime[i];
 
                 if (rt->handle)
                         run_handle_release(rt->handle);
+                /* a deleted job's attempts still dying (cancel, then delete at
+                 * once) must give their slots back: nobody reports their end */
+                if (rt->phase != SHEET_PHASE_IDLE) {
+                        if (j->conductor->running_sheets > 0)
+                                j->conductor->running_sheets--;
+                        rt->phase = SHEET_PHASE_IDLE;
+                }
                 sd_event_source_disable_unref(rt->retry_timer);
                 free(rt->dependents);
                 attempt_record_done(&rt->attempt);
                 sheet_record_done(&j->sheets[i]);
         }
+        if (!j->runtime && j->sheets)
+                for (size_t i = 0; i < j->rec.total_sheets; i++)
+                        sheet_record_done(&j->sheets[i]);
         sd_event_source_disable_unref(j->pace_timer);
         free(j->runtime);
         free(j->sheets);

@@ -137,5 +137,10 @@ int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
 /* The same for any fd (pipes, terminals): read to EOF, at most max_size. */
 int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size);
 
+/* UTF-8: whether s is valid, and a copy with every invalid byte replaced
+ * by U+FFFD. */
+bool utf8_is_valid(const char *s);
+char *utf8_make_valid(const char *s);
+
 /* mkdir -p; mode for newly created components. */
 int mkdir_p(const char *path, mode_t mode);

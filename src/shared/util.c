@@ -193,3 +193,63 @@ int mkdir_p(const char *path, mode_t mode) {
         }
         return 0;
 }
+
+/* Length of the valid UTF-8 sequence at s, 0 if there is none. */
+static size_t utf8_sequence(const unsigned char *s) {
+        size_t n;
+        uint32_t c;
+
+        if (s[0] < 0x80)
+                return 1;
+        if ((s[0] & 0xE0) == 0xC0)
+                n = 2, c = s[0] & 0x1F;
+        else if ((s[0] & 0xF0) == 0xE0)
+                n = 3, c = s[0] & 0x0F;
+        else if ((s[0] & 0xF8) == 0xF0)
+                n = 4, c = s[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                c = (c << 6) | (s[i] & 0x3F);
+        }
+        /* no overlong forms, surrogates or values past Unicode */
+        if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+            (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
+                return 0;
+        return n;
+}
+
+bool utf8_is_valid(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; ) {
+                size_t n = utf8_sequence(p);
+
+                if (n == 0)
+                        return false;
+                p += n;
+        }
+        return true;
+}
+
+char *utf8_make_valid(const char *s) {
+        char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *) s; *p; ) {
+                size_t n = utf8_sequence(p);
+
+                if (n == 0) {
+                        memcpy(o, "\xEF\xBF\xBD", 3);     /* U+FFFD */
+                        o += 3;
+                        p++;
+                        continue;
+                }
+                memcpy(o, p, n);
+                o += n;
+                p += n;
+        }
+        *o = 0;
+        return out;
+}

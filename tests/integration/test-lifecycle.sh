@@ -49,6 +49,19 @@ assert s["success_without_retry"] is True and s["attempt_count"] == 1, s
 expect_error org.marianne.Conductor.Error.NoSuchSheet gcall OpenSheetOutput "'quick'" 4 "'stdout'"
 expect_error org.freedesktop.DBus.Error.InvalidArgs gcall OpenSheetOutput "'quick'" 1 "'/etc/passwd'"
 
+# output that is not UTF-8 (cut mid-character, or binary) still reaches the client
+cat > "$TEST_DIR/binary.yaml" <<'YAML'
+name: binary
+workspace: ws-binary
+sheet: {size: 1, total_items: 1}
+prompt: {template: "printf 'caf\\303\\251 \\377\\376 end'"}
+YAML
+ctl start - --wait < "$TEST_DIR/binary.yaml" \
+        >/dev/null || fail "the binary job failed"
+ctl sheet binary 1 | grep -q "café" || fail "a sheet with non-UTF-8 output cannot be shown: $(ctl sheet binary 1 2>&1 | tail -3)"
+rm -rf "$PWD/ws-binary"
+ctl delete binary
+
 echo "--- dry run: every sheet with its command, nothing started"
 ctl start "$slow" --dry-run | grep -q "for i in" || fail "dry run does not show the rendered command"
 [ "$(ctl list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] \

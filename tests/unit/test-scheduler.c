@@ -506,10 +506,18 @@ static void test_delete_clear_find(void **state) {
 
         a = start(f, "twin", "name: twin\n" COMMON "sheet: {size: 1, total_items: 1}\nprompt: {template: 'sleep 0.3'}\n", NULL);
         b = start(f, "twin2", "name: twin\n" COMMON "sheet: {size: 1, total_items: 1}\nprompt: {template: 'true'}\n", NULL);
-        assert_int_equal(conductor_find_job(f->conductor, "twin", &found), -ENOTUNIQ);
-        assert_int_equal(conductor_find_job(f->conductor, a->rec.id, &found), 0);
+        assert_int_equal(conductor_find_job(f->conductor, "twin", (uid_t) -1, &found), -ENOTUNIQ);
+        /* a name means the caller's own job first */
+        a->rec.owner_uid = 12345;
+        assert_int_equal(conductor_find_job(f->conductor, "twin", getuid(), &found), 0);
+        assert_ptr_equal(found, b);
+        assert_int_equal(conductor_find_job(f->conductor, "twin", 12345, &found), 0);
         assert_ptr_equal(found, a);
-        assert_int_equal(conductor_find_job(f->conductor, "nope", &found), -ENOENT);
+        assert_int_equal(conductor_find_job(f->conductor, "twin", 999, &found), -ENOTUNIQ);
+        a->rec.owner_uid = getuid();
+        assert_int_equal(conductor_find_job(f->conductor, a->rec.id, (uid_t) -1, &found), 0);
+        assert_ptr_equal(found, a);
+        assert_int_equal(conductor_find_job(f->conductor, "nope", (uid_t) -1, &found), -ENOENT);
         assert_int_equal(conductor_delete_job(f->conductor, a), -EBUSY);
 
         run_to_end(f, a);
@@ -519,7 +527,7 @@ static void test_delete_clear_find(void **state) {
         assert_int_equal(conductor_clear_jobs(f->conductor, (uid_t) -1, 0, 3600 * USEC_PER_SEC, &deleted), 0);
         assert_int_equal(deleted, 0);
         assert_int_equal(conductor_delete_job(f->conductor, b), 0);
-        assert_int_equal(conductor_find_job(f->conductor, "twin", &found), 0);
+        assert_int_equal(conductor_find_job(f->conductor, "twin", (uid_t) -1, &found), 0);
         assert_int_equal(conductor_clear_jobs(f->conductor, (uid_t) -1, 1u << JOB_COMPLETED, 0, &deleted), 0);
         assert_int_equal(deleted, 1);
         assert_int_equal(conductor_n_jobs(f->conductor), 0);
