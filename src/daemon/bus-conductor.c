@@ -111,74 +111,64 @@ static int reply_job_started(sd_bus_message *m, Job *j) {
         return sd_bus_reply_method_return(m, "so", j->rec.id, path);
 }
 
-static int method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Daemon *d = userdata;
-        StartRequest req = {};
-        _cleanup_free_ char *message = NULL;
-        const char *path;
-        Job *j;
+/* Where a score comes from: a path the daemon reads as the caller, a file
+ * descriptor the caller opened, or the text itself. */
+typedef enum ScoreSource {
+        SCORE_FROM_PATH,
+        SCORE_FROM_CONTENT,
+        SCORE_FROM_FILE,
+} ScoreSource;
+
+/* The score argument(s) and the options, the same for starts and plans. */
+static int read_score_request(sd_bus_message *m, ScoreSource source, int *ret_fd, const char **ret_arg,
+                              StartRequest *req, sd_bus_error *error) {
         int r;
 
-        r = read_bounded_string(m, &path, "The score path", PATH_MAX, error);
+        *ret_fd = -EBADF;
+        if (source == SCORE_FROM_FILE) {
+                r = sd_bus_message_read(m, "h", ret_fd);   /* owned by the message */
+                if (r < 0)
+                        return r;
+        }
+        if (source == SCORE_FROM_CONTENT)
+                r = sd_bus_message_read(m, "s", ret_arg);
+        else
+                r = read_bounded_string(m, ret_arg, "The score path", PATH_MAX, error);
         if (r < 0)
                 return r;
-        r = read_start_options(m, &req, false, error);
-        if (r < 0)
-                return r;
-        r = start_authorize(m, d, &req, error);
-        AUTHORIZED_OR_RETURN(r);
-        r = conductor_start_path(d->conductor, path, &req.options, &j, &message);
-        if (r < 0)
-                return bus_error_start(error, r, message);
-        return reply_job_started(m, j);
+        return read_start_options(m, req, source == SCORE_FROM_CONTENT, error);
 }
 
-static int method_start_job_from_file(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Daemon *d = userdata;
-        StartRequest req = {};
+static int method_start(sd_bus_message *m, Daemon *d, ScoreSource source, sd_bus_error *error) {
         _cleanup_free_ char *message = NULL;
-        const char *path;
+        StartRequest req = {};
+        const char *arg;
         Job *j;
         int fd, r;
 
-        r = sd_bus_message_read(m, "h", &fd);
-        if (r < 0)
-                return r;
-        r = read_bounded_string(m, &path, "The score path", PATH_MAX, error);
-        if (r < 0)
-                return r;
-        r = read_start_options(m, &req, false, error);
+        r = read_score_request(m, source, &fd, &arg, &req, error);
         if (r < 0)
                 return r;
         r = start_authorize(m, d, &req, error);
         AUTHORIZED_OR_RETURN(r);
-        /* the message owns fd; the read starts wherever the caller left it */
-        r = conductor_start_fd(d->conductor, fd, path, &req.options, &j, &message);
+        r = source == SCORE_FROM_CONTENT ? conductor_start_content(d->conductor, arg, &req.options, &j, &message) :
+            source == SCORE_FROM_FILE ? conductor_start_fd(d->conductor, fd, arg, &req.options, &j, &message) :
+            conductor_start_path(d->conductor, arg, &req.options, &j, &message);
         if (r < 0)
                 return bus_error_start(error, r, message);
         return reply_job_started(m, j);
 }
 
-static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Daemon *d = userdata;
-        StartRequest req = {};
-        _cleanup_free_ char *message = NULL;
-        const char *yaml;
-        Job *j;
-        int r;
+static int method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_start(m, userdata, SCORE_FROM_PATH, error);
+}
 
-        r = sd_bus_message_read(m, "s", &yaml);
-        if (r < 0)
-                return r;
-        r = read_start_options(m, &req, true, error);
-        if (r < 0)
-                return r;
-        r = start_authorize(m, d, &req, error);
-        AUTHORIZED_OR_RETURN(r);
-        r = conductor_start_content(d->conductor, yaml, &req.options, &j, &message);
-        if (r < 0)
-                return bus_error_start(error, r, message);
-        return reply_job_started(m, j);
+static int method_start_job_from_file(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_start(m, userdata, SCORE_FROM_FILE, error);
+}
+
+static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_start(m, userdata, SCORE_FROM_CONTENT, error);
 }
 
 /* A bus kicks out a client whose message exceeds its limit (32 MiB on a
@@ -262,41 +252,23 @@ static int append_plan(sd_bus_message *reply, const Score *s) {
         return sd_bus_message_append_strv(reply, s->warnings);
 }
 
-typedef enum PlanSource {
-        PLAN_FROM_PATH,
-        PLAN_FROM_CONTENT,
-        PLAN_FROM_FILE,
-} PlanSource;
-
-static int method_plan(sd_bus_message *m, Daemon *d, PlanSource source, sd_bus_error *error) {
+static int method_plan(sd_bus_message *m, Daemon *d, ScoreSource source, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_score_free_ Score *s = NULL;
         _cleanup_free_ char *message = NULL;
         StartRequest req = {};
-        bool content = source == PLAN_FROM_CONTENT;
         const char *arg;
-        int fd = -EBADF, r;
+        int fd, r;
 
+        r = read_score_request(m, source, &fd, &arg, &req, error);
+        if (r < 0)
+                return r;
         /* reads the score with the caller's rights and runs nothing: no polkit */
         r = bus_caller(m, &req.options.owner_uid, &req.options.owner_gid);
         if (r < 0)
                 return r;
-        if (source == PLAN_FROM_FILE) {
-                r = sd_bus_message_read(m, "h", &fd);
-                if (r < 0)
-                        return r;
-        }
-        if (content)
-                r = sd_bus_message_read(m, "s", &arg);
-        else
-                r = read_bounded_string(m, &arg, "The score path", PATH_MAX, error);
-        if (r < 0)
-                return r;
-        r = read_start_options(m, &req, content, error);
-        if (r < 0)
-                return r;
-        r = source == PLAN_FROM_CONTENT ? conductor_plan_content(d->conductor, arg, &req.options, &s, &message) :
-            source == PLAN_FROM_FILE ? conductor_plan_fd(d->conductor, fd, arg, &req.options, &s, &message) :
+        r = source == SCORE_FROM_CONTENT ? conductor_plan_content(d->conductor, arg, &req.options, &s, &message) :
+            source == SCORE_FROM_FILE ? conductor_plan_fd(d->conductor, fd, arg, &req.options, &s, &message) :
             conductor_plan_path(d->conductor, arg, &req.options, &s, &message);
         if (r < 0)
                 return bus_error_start(error, r, message);
@@ -311,15 +283,15 @@ static int method_plan(sd_bus_message *m, Daemon *d, PlanSource source, sd_bus_e
 }
 
 static int method_plan_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_plan(m, userdata, PLAN_FROM_PATH, error);
+        return method_plan(m, userdata, SCORE_FROM_PATH, error);
 }
 
 static int method_plan_job_from_content(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_plan(m, userdata, PLAN_FROM_CONTENT, error);
+        return method_plan(m, userdata, SCORE_FROM_CONTENT, error);
 }
 
 static int method_plan_job_from_file(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_plan(m, userdata, PLAN_FROM_FILE, error);
+        return method_plan(m, userdata, SCORE_FROM_FILE, error);
 }
 
 /* Read the job argument and find the job it names. */
