@@ -281,24 +281,33 @@ static int content_base_dir(const Identity *who, const StartOptions *o, char **r
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Read and parse a score file; relative paths in it resolve against its directory. */
+/* Parse the text of a score file; relative paths in it resolve against
+ * its directory.  The text moves to *ret_yaml when asked for. */
+static int parse_score_text(Conductor *c, const Identity *who, char **yaml, const char *path,
+                            const StartOptions *o, char **ret_yaml, Score **ret, char **ret_error) {
+        _cleanup_free_ char *dir = strdup(path);
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        r = parse_score(c, who, *yaml, path, dirname(dir), o, ret, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_yaml)
+                *ret_yaml = TAKE_PTR(*yaml);
+        return 0;
+}
+
+/* Read and parse a score file. */
 static int load_score_path(Conductor *c, const Identity *who, const char *path, const StartOptions *o,
                            char **ret_yaml, Score **ret, char **ret_error) {
-        _cleanup_free_ char *yaml = NULL, *dir = NULL;
+        _cleanup_free_ char *yaml = NULL;
         int r;
 
         r = read_score_path(c, who, path, &yaml, ret_error);
         if (r < 0)
                 return r;
-        dir = strdup(path);
-        if (!dir)
-                return -ENOMEM;
-        r = parse_score(c, who, yaml, path, dirname(dir), o, ret, ret_error);
-        if (r < 0)
-                return r;
-        if (ret_yaml)
-                *ret_yaml = TAKE_PTR(yaml);
-        return 0;
+        return parse_score_text(c, who, &yaml, path, o, ret_yaml, ret, ret_error);
 }
 
 static int load_score_content(Conductor *c, const Identity *who, const char *yaml, const StartOptions *o,
@@ -328,7 +337,7 @@ static int conductor_create_job(Conductor *c, Identity *owner, Score *score, con
  * names it in messages and says what relative paths resolve against. */
 static int load_score_fd(Conductor *c, const Identity *who, int fd, const char *path, const StartOptions *o,
                          char **ret_yaml, Score **ret, char **ret_error) {
-        _cleanup_free_ char *yaml = NULL, *dir = NULL;
+        _cleanup_free_ char *yaml = NULL;
         int r;
 
         r = check_score_path(path, ret_error);
@@ -347,15 +356,7 @@ static int load_score_fd(Conductor *c, const Identity *who, int fd, const char *
                 *ret_error = strdup_printf("cannot read score %s from its file descriptor: %s", path, strerror(-r));
         if (r < 0)
                 return r == -EBADF ? -EINVAL : r;
-        dir = strdup(path);
-        if (!dir)
-                return -ENOMEM;
-        r = parse_score(c, who, yaml, path, dirname(dir), o, ret, ret_error);
-        if (r < 0)
-                return r;
-        if (ret_yaml)
-                *ret_yaml = TAKE_PTR(yaml);
-        return 0;
+        return parse_score_text(c, who, &yaml, path, o, ret_yaml, ret, ret_error);
 }
 
 int conductor_plan_fd(Conductor *c, int fd, const char *path, const StartOptions *o, Score **ret, char **ret_error) {
