@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -113,23 +112,6 @@ int identity_become(const Identity *id) {
  * has a deadline, after which the child is killed and the call fails. */
 #define HELPER_TIMEOUT_USEC (10U * USEC_PER_SEC)
 
-static int poll_until(struct pollfd *p, usec_t deadline) {
-        for (;;) {
-                usec_t now = now_usec(CLOCK_MONOTONIC);
-                int k;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                k = poll(p, 1, (int) MIN((deadline - now + 999) / 1000, (usec_t) INT32_MAX));
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k > 0)
-                        return 0;
-        }
-}
-
 /* The child's exit status (its negative errno), or -ETIMEDOUT after
  * killing it; it is always reaped. */
 static int wait_child(pid_t pid, usec_t deadline) {
@@ -156,51 +138,6 @@ static int wait_child(pid_t pid, usec_t deadline) {
         if (!WIFEXITED(status))
                 return -EIO;
         return -WEXITSTATUS(status);
-}
-
-/* Everything the child writes, at most max bytes, until EOF or deadline. */
-static int read_pipe(int fd, size_t max, usec_t deadline, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
-        int r;
-
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                ssize_t k;
-
-                if (n + 1 >= allocated) {
-                        size_t want = allocated ? allocated * 2 : 65536;
-                        char *t;
-
-                        if (allocated > max + 1)
-                                return -EFBIG;
-                        t = realloc(buf, want);
-                        if (!t)
-                                return -ENOMEM;
-                        buf = t;
-                        allocated = want;
-                }
-                r = poll_until(&p, deadline);
-                if (r < 0)
-                        return r;
-                k = read(fd, buf + n, allocated - n - 1);
-                if (k < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max)
-                        return -EFBIG;
-        }
-        if (!buf && !(buf = malloc(1)))
-                return -ENOMEM;
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = n;
-        return 0;
 }
 
 /* Run fn as id in a forked child; its result travels back as the exit
@@ -292,7 +229,7 @@ static int read_as(const Identity *id, const ReadArgs *a, char **ret, size_t *re
         }
         (void) close(fds[1]);
 
-        r = read_pipe(rfd, a->max, deadline, &text, &n);
+        r = read_full_stream_until(rfd, a->max, deadline, &text, &n);
         if (r < 0)
                 (void) kill(pid, SIGKILL);
         k = wait_child(pid, deadline);

@@ -136,6 +136,9 @@ int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_si
 int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
 /* The same for any fd (pipes, terminals): read to EOF, at most max_size. */
 int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size);
+/* The same, giving up with -ETIMEDOUT at deadline (CLOCK_MONOTONIC;
+ * USEC_INFINITY = never); fd may be non-blocking. */
+int read_full_stream_until(int fd, size_t max_size, usec_t deadline, char **ret, size_t *ret_size);
 
 /* UTF-8: whether s is valid, and a copy with every invalid byte replaced
  * by U+FFFD. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -119,8 +120,32 @@ int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size) {
 }
 
 int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size) {
+        return read_full_stream_until(fd, max_size, USEC_INFINITY, ret, ret_size);
+}
+
+/* Wait until fd is readable or the deadline (CLOCK_MONOTONIC) passes. */
+static int wait_readable(int fd, usec_t deadline) {
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                int k;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                k = poll(&p, 1, (int) MIN((deadline - now + 999) / 1000, (usec_t) INT32_MAX));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k > 0)
+                        return 0;
+        }
+}
+
+int read_full_stream_until(int fd, size_t max_size, usec_t deadline, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, allocated = 0;
+        int r;
 
         for (;;) {
                 ssize_t k;
@@ -139,9 +164,14 @@ int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size) {
                         buf = t;
                         allocated = want;
                 }
+                if (deadline != USEC_INFINITY) {
+                        r = wait_readable(fd, deadline);
+                        if (r < 0)
+                                return r;
+                }
                 k = read(fd, buf + n, allocated - n - 1);
                 if (k < 0) {
-                        if (errno == EINTR)
+                        if (errno == EINTR || (errno == EAGAIN && deadline != USEC_INFINITY))
                                 continue;
                         return negative_errno();
                 }
