@@ -22,6 +22,7 @@ struct Conductor {
 
         sd_event_source *schedule_source;
         unsigned running_sheets;        /* live instrument processes, all jobs */
+        bool shutting_down;             /* units outlive us: detach, do not stop them */
         usec_t started_at;              /* realtime */
         usec_t started_at_monotonic;
 };
@@ -38,6 +39,8 @@ int job_freeze_all(Job *j);
 int job_thaw_all(Job *j);
 int job_arm_retry_timer(Job *j, unsigned num);
 void job_drop_score(Job *j);                    /* a terminal job keeps only its record */
+/* A unit of a previous instance's attempt is still there: follow it. */
+int job_adopt_attempt(Job *j, unsigned num);
 int conductor_schedule_setup(Conductor *c);
 
 /* conductor.c */

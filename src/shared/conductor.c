@@ -15,6 +15,45 @@
 #define STORE_FILE "marianne.db"
 #define PROMPTS_TOTAL_MAX (64U * 1024U * 1024U)
 
+static const char *const runner_choice_table[_RUNNER_CHOICE_MAX] = {
+        [RUNNER_CHOICE_AUTO] = "auto",
+        [RUNNER_CHOICE_LOCAL] = "local",
+        [RUNNER_CHOICE_SYSTEMD] = "systemd",
+};
+
+const char *runner_choice_to_string(RunnerChoice c) {
+        return c >= 0 && c < _RUNNER_CHOICE_MAX ? runner_choice_table[c] : NULL;
+}
+
+int runner_choice_from_string(const char *s) {
+        for (int i = 0; s && i < _RUNNER_CHOICE_MAX; i++)
+                if (streq(s, runner_choice_table[i]))
+                        return i;
+        return -EINVAL;
+}
+
+static int conductor_setup_runner(Conductor *c, sd_event *event, const ConductorConfig *config) {
+        int r;
+
+        if (config->runner != RUNNER_CHOICE_LOCAL) {
+                r = runner_new_systemd(event, &c->runner);
+                if (r >= 0)
+                        return 0;
+                if (config->runner == RUNNER_CHOICE_SYSTEMD)
+                        return log_error_errno(r, "Failed to set up the systemd runner: %s",
+                                               r == -ENOMEDIUM ? "systemd is not PID 1" :
+                                               r == -EPERM ? "transient system units need root" : strerror(-r));
+                /* not our place, not an error: a user conductor, a container
+                 * without systemd; a broken manager is worth a warning */
+                if (r != -ENOMEDIUM && r != -EPERM)
+                        log_warning_errno(r, "The service manager cannot run sheets (%m); using the local runner.");
+        }
+        r = runner_new_local(event, config->cgroup_dir, &c->runner);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the local runner: %m");
+        return 0;
+}
+
 int conductor_new(sd_event *event, const ConductorConfig *config,
                   const ConductorObserver *observer, void *userdata, Conductor **ret) {
         _cleanup_conductor_free_ Conductor *c = NULL;
@@ -63,9 +102,9 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
                 return log_error_errno(r, "Failed to open the store %s: %s. Move it aside to start afresh, or fix its permissions.",
                                        db, store_last_error(NULL));
 
-        r = runner_new_local(event, config->cgroup_dir, &c->runner);
+        r = conductor_setup_runner(c, event, config);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the local runner: %m");
+                return r;
 
         r = conductor_schedule_setup(c);
         if (r < 0)
@@ -83,6 +122,7 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
 Conductor *conductor_free(Conductor *c) {
         if (!c)
                 return NULL;
+        c->shutting_down = true;
         for (size_t i = 0; i < c->n_jobs; i++)
                 job_free(c->jobs[i]);
         free(c->jobs);
@@ -619,6 +659,56 @@ static int job_reload_score(Job *j) {
         return 0;
 }
 
+/* The previous conductor died while this attempt ran and nothing of it
+ * can be followed: make sure nothing of it survives, and say so in the
+ * record. */
+static void job_interrupt_attempt(Job *j, AttemptRecord *a) {
+        Conductor *c = j->conductor;
+        int r;
+
+        r = runner_kill_stale(c->runner, (pid_t) a->pid, a->pid_starttime, a->cgroup);
+        if (r > 0)
+                log_sheet(LOG_NOTICE, j->rec.id, a->sheet,
+                          "Killed what was left of sheet %u attempt %u of job %s from before the restart.",
+                          a->sheet, a->attempt, j->rec.id);
+        a->finished_at = now_usec(CLOCK_REALTIME);
+        (void) free_and_strdup(&a->outcome, "interrupted");
+        r = store_save_attempt(c->store, j->rec.id, a);
+        if (r < 0)
+                log_error_errno(r, "Failed to record interrupted attempt of job %s: %s",
+                                j->rec.id, store_last_error(c->store));
+}
+
+/* Attempts that ran in units of the service manager: follow those still
+ * there to their end; a unit that is gone never started or was removed
+ * by hand, and its attempt counts as interrupted.  A job that cannot go
+ * on (broken) stops them. */
+static void job_adopt_attempts(Job *j, bool broken) {
+        for (size_t i = 0; i < j->rec.total_sheets; i++) {
+                SheetRuntime *rt = &j->runtime[i];
+                SheetState s = j->sheets[i].state;
+                unsigned num = (unsigned) i + 1;
+                int r;
+
+                if (!rt->attempt.unit || rt->attempt.outcome || rt->attempt.attempt == 0)
+                        continue;
+                r = job_adopt_attempt(j, num);
+                if (r < 0) {
+                        if (r != -ENOENT)
+                                log_sheet(LOG_WARNING, j->rec.id, num, "Cannot follow %s of sheet %u of job %s: %s",
+                                          rt->attempt.unit, num, j->rec.id, strerror(-r));
+                        job_interrupt_attempt(j, &rt->attempt);
+                        rt->interrupted++;
+                        continue;
+                }
+                if (broken || !(s == SHEET_DISPATCHED || s == SHEET_IN_PROGRESS || s == SHEET_WAITING)) {
+                        r = run_handle_kill(rt->handle);
+                        if (r < 0)
+                                log_sheet(LOG_ERR, j->rec.id, num, "Failed to stop %s: %s", rt->attempt.unit, strerror(-r));
+                }
+        }
+}
+
 static int job_load(Conductor *c, JobRecord *rec /* moved */, Job **ret) {
         _cleanup_(job_freep) Job *j = NULL;
         SheetRecord *sheets = NULL;
@@ -675,21 +765,15 @@ static int job_load(Conductor *c, JobRecord *rec /* moved */, Job **ret) {
                 if (a->sheet < 1 || a->sheet > j->rec.total_sheets)
                         continue;
                 rt = &j->runtime[a->sheet - 1];
-                if (!a->outcome) {
-                        /* The previous conductor died while this ran: make sure
-                         * nothing of it survives, and say so in the record. */
-                        r = runner_kill_stale(c->runner, (pid_t) a->pid, a->pid_starttime, a->cgroup);
-                        if (r > 0)
-                                log_sheet(LOG_NOTICE, j->rec.id, a->sheet,
-                                          "Killed what was left of sheet %u attempt %u of job %s from before the restart.",
-                                          a->sheet, a->attempt, j->rec.id);
-                        a->finished_at = now_usec(CLOCK_REALTIME);
-                        a->outcome = strdup("interrupted");
-                        r = store_save_attempt(c->store, j->rec.id, a);
-                        if (r < 0)
-                                log_error_errno(r, "Failed to record interrupted attempt of job %s: %s",
-                                                j->rec.id, store_last_error(c->store));
+                if (!a->outcome && a->unit) {
+                        /* in a unit it may well run on: adopted below */
+                        attempt_record_done(&rt->attempt);
+                        rt->attempt = *a;
+                        *a = (AttemptRecord) {};
+                        continue;
                 }
+                if (!a->outcome)
+                        job_interrupt_attempt(j, a);
                 if (a->outcome && streq(a->outcome, "interrupted"))
                         rt->interrupted++;
         }
@@ -699,6 +783,7 @@ static int job_load(Conductor *c, JobRecord *rec /* moved */, Job **ret) {
 
         r = job_reload_score(j);
         job_prepare_graph(j);
+        job_adopt_attempts(j, r < 0);
         if (r < 0) {
                 log_job(LOG_ERR, j->rec.id, "Job %s cannot continue: %s", j->rec.id, j->rec.error);
                 *ret = TAKE_PTR(j);
@@ -714,6 +799,13 @@ static void job_resume_after_load(Job *j, bool broken) {
                 SheetRecord *sr = &j->sheets[i];
                 unsigned num = (unsigned) i + 1;
 
+                if (j->runtime[i].adopted && !broken) {
+                        /* its unit's end decides; the previous conductor may
+                         * have died between starting it and recording that */
+                        if (sr->state == SHEET_DISPATCHED)
+                                (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
+                        continue;
+                }
                 switch (sr->state) {
                 case SHEET_DISPATCHED:
                 case SHEET_IN_PROGRESS:

@@ -32,10 +32,21 @@ typedef struct ConductorObserver {
         void (*job_changed)(Job *j, void *userdata);
 } ConductorObserver;
 
+typedef enum RunnerChoice {
+        RUNNER_CHOICE_AUTO,     /* systemd when PID 1 is systemd and we are root, else local */
+        RUNNER_CHOICE_LOCAL,
+        RUNNER_CHOICE_SYSTEMD,
+        _RUNNER_CHOICE_MAX,
+} RunnerChoice;
+
+const char *runner_choice_to_string(RunnerChoice c);   /* "auto", "local", "systemd" */
+int runner_choice_from_string(const char *s);          /* -EINVAL if none */
+
 typedef struct ConductorConfig {
         const char *state_dir;          /* store and logs; created 0700 */
         unsigned max_concurrent_sheets; /* conductor-wide; 0 = 2 × CPUs */
         const char *cgroup_dir;         /* NULL = detect delegation */
+        RunnerChoice runner;
         usec_t kill_grace_usec;         /* 0 = 5 s */
         unsigned max_active_jobs_per_user; /* queued, running or paused jobs of one owner; 0 = 100 */
         ScoreLimits limits;
@@ -56,9 +67,10 @@ Conductor *conductor_free(Conductor *c);
 DEFINE_CLEANUP_FUNC(Conductor *, conductor_free);
 #define _cleanup_conductor_free_ _cleanup_(conductor_freep)
 
-/* Reload every job from the store: running attempts of a previous
- * instance are killed and recorded as interrupted, their sheets requeued;
- * completed sheets stay completed. */
+/* Reload every job from the store.  Attempts of a previous instance that
+ * run in units (systemd runner) are adopted and finish as usual; other
+ * running attempts are killed and recorded as interrupted, their sheets
+ * requeued; completed sheets stay completed. */
 int conductor_load(Conductor *c);
 
 /* Parse and check a score as a start would, without creating anything. */

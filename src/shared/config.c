@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 
+#include "conductor.h"
 #include "config.h"
 
 #define CONFIG_MAX (64U * 1024U)
@@ -102,11 +103,15 @@ int conductor_settings_parse(const char *text, const char *name, ConductorSettin
                 else if (streq(key, "ExitOnIdleSec")) {
                         r = parse_seconds(value, &s.exit_on_idle_usec);
                         s.exit_on_idle_set = r >= 0;
+                } else if (streq(key, "Runner")) {
+                        r = s.runner = runner_choice_from_string(value);
+                        s.runner_set = r >= 0;
                 } else if (strv_push(ret_warnings, strdup_printf("%s:%u: unknown key %s, ignored", name, line, key)) < 0)
                         return -ENOMEM;
                 if (r < 0) {
                         *ret_error = strdup_printf("%s:%u: %s=%s is not valid (%s)", name, line, key, value,
                                                    streq(key, "ExitOnIdleSec") ? "seconds, or with s, min or h" :
+                                                   streq(key, "Runner") ? "auto, local or systemd" :
                                                    "a number from 1 to 100000");
                         return -EINVAL;
                 }

@@ -7,6 +7,7 @@
  *   MaxConcurrentSheets=8
  *   MaxJobsPerUser=100
  *   ExitOnIdleSec=0
+ *   Runner=auto
  *
  * '#' and ';' start comments.  A value left out keeps its default. */
 
@@ -17,6 +18,8 @@ typedef struct ConductorSettings {
         unsigned max_jobs_per_user;       /* 0 = not set */
         bool exit_on_idle_set;
         usec_t exit_on_idle_usec;         /* 0 = never */
+        bool runner_set;
+        int runner;                       /* RunnerChoice; read at start only */
 } ConductorSettings;
 
 /* Parse text (from file name for messages).  Unknown keys and sections are

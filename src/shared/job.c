@@ -41,8 +41,14 @@ void job_free(Job *j) {
         for (size_t i = 0; j->runtime && j->sheets && i < j->rec.total_sheets; i++) {
                 SheetRuntime *rt = &j->runtime[i];
 
-                if (rt->handle)
+                /* at shutdown, units go on and the next conductor adopts them */
+                if (j->conductor->shutting_down) {
+                        run_handle_detach(rt->handle);
+                        run_handle_detach(rt->exec_handle);
+                } else {
                         run_handle_release(rt->handle);
+                        run_handle_release(rt->exec_handle);
+                }
                 /* a deleted job's attempts still dying (cancel, then delete at
                  * once) must give their slots back: nobody reports their end */
                 if (rt->phase != SHEET_PHASE_IDLE) {

@@ -23,6 +23,9 @@ struct SheetRuntime {
         unsigned num;
         SheetPhase phase;
         RunHandle *handle;              /* of the current phase */
+        RunHandle *exec_handle;         /* the finished instrument's, kept while validating:
+                                         * its unit holds the exit status until recorded */
+        bool adopted;                   /* taken over from a previous conductor */
         AttemptRecord attempt;          /* the attempt in flight */
         RunResult exec_result;          /* kept while validations run */
         sd_event_source *retry_timer;

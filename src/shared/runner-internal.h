@@ -7,11 +7,15 @@
 
 #include "runner.h"
 
+/* PATH of a sheet whose environment has none. */
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
 typedef struct RunnerOps {
         Runner *(*free)(Runner *r);
         const char *(*get_cgroup_dir)(Runner *r);
         int (*start)(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
         int (*kill_stale)(Runner *r, pid_t pid, uint64_t starttime, const char *cgroup);
+        int (*adopt)(Runner *r, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret);
 
         int (*freeze)(RunHandle *h);
         int (*thaw)(RunHandle *h);
@@ -20,7 +24,9 @@ typedef struct RunnerOps {
         pid_t (*pid)(RunHandle *h);
         uint64_t (*starttime)(RunHandle *h);
         const char *(*cgroup)(RunHandle *h);
+        const char *(*unit)(RunHandle *h);
         void (*release)(RunHandle *h);
+        void (*detach)(RunHandle *h);   /* NULL = release */
 } RunnerOps;
 
 struct Runner {
@@ -31,6 +37,9 @@ struct Runner {
 struct RunHandle {
         const RunnerOps *ops;
 };
+
+/* runner-systemd.c: "marianne-NAME.service", NULL for a name that cannot be one */
+char *systemd_unit_name(const char *name);
 
 /* The fields of /proc/PID/stat the runner uses. */
 typedef struct ProcStat {

@@ -31,7 +31,6 @@ extern char **environ;
 #define FREEZE_WAIT_USEC (1 * USEC_PER_SEC)
 #define STALE_WAIT_USEC (2 * USEC_PER_SEC)
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 typedef struct LocalHandle LocalHandle;
 
@@ -170,7 +169,13 @@ static void handle_finish(LocalHandle *h) {
         /* -EBUSY only if something survived DRAIN_MAX_USEC; the leaf is
          * then left for runner_kill_stale() or the next runner_free(). */
         if (h->cgroup) {
-                int r = cg_remove(h->cgroup);
+                uint64_t oom_kills = 0;
+                int r;
+
+                /* the kernel counts its kills for memory.max per cgroup */
+                if (cg_read_keyed(h->cgroup, "memory.events", "oom_kill", &oom_kills) >= 0 && oom_kills > 0)
+                        h->result.oom_killed = true;
+                r = cg_remove(h->cgroup);
 
                 if (r < 0)
                         log_warning_errno(r, "Could not remove cgroup %s of finished process %d: %m; "
@@ -810,6 +815,54 @@ static int open_output(const char *path, int *ret) {
         return 0;
 }
 
+/* One limit of the score's resources: block in a control file of the
+ * leaf, enabling the controller below our directory first if it is not.
+ * A limit the hierarchy cannot hold is said, not silently dropped. */
+static void apply_limit(LocalRunner *r, const char *leaf, const char *name, const char *controller,
+                        const char *file, const char *value) {
+        _cleanup_free_ char *enable = strdup_printf("+%s", controller);
+        int k;
+
+        k = cg_write(leaf, file, value);
+        if (k == -ENOENT && enable && cg_write(r->cgroup_dir, "cgroup.subtree_control", enable) >= 0)
+                k = cg_write(leaf, file, value);
+        if (k < 0)
+                log_warning("%s: resources limit %s=%s is not enforced: the %s controller is not available "
+                            "in %s (%s).", name, file, value, controller, r->cgroup_dir, strerror(-k));
+}
+
+static void apply_limits(LocalRunner *r, const char *leaf, const char *name, const ScoreResources *res) {
+        char buf[64];
+
+        if (!score_resources_set(res))
+                return;
+        if (!leaf) {
+                log_warning("%s: the score's resources limits are not enforced: sheets run in process groups "
+                            "(no delegated cgroup v2 subtree; run the conductor as the systemd service).", name);
+                return;
+        }
+        if (res->memory_max > 0) {
+                snprintf(buf, sizeof buf, "%" PRIu64, res->memory_max);
+                apply_limit(r, leaf, name, "memory", "memory.max", buf);
+                /* the same limit with swap: otherwise a sheet over it pages out instead of ending */
+                if (cg_write(leaf, "memory.swap.max", "0") < 0)
+                        log_debug("%s: no memory.swap.max; swap is not limited.", name);
+        }
+        if (res->cpu_quota_per_sec_usec > 0) {
+                /* cpu.max: quota per 100 ms period */
+                snprintf(buf, sizeof buf, "%" PRIu64 " 100000", MAX(res->cpu_quota_per_sec_usec / 10, (uint64_t) 1000));
+                apply_limit(r, leaf, name, "cpu", "cpu.max", buf);
+        }
+        if (res->tasks_max > 0) {
+                snprintf(buf, sizeof buf, "%" PRIu64, res->tasks_max);
+                apply_limit(r, leaf, name, "pids", "pids.max", buf);
+        }
+        if (res->io_weight > 0) {
+                snprintf(buf, sizeof buf, "default %" PRIu64, res->io_weight);
+                apply_limit(r, leaf, name, "io", "io.weight", buf);
+        }
+}
+
 static int local_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret) {
         LocalRunner *r = LOCAL_RUNNER(base);
         _cleanup_close_ int in_fd = -EBADF, out_fd = -EBADF, err_fd = -EBADF, procs_fd = -EBADF;
@@ -892,6 +945,7 @@ static int local_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *
                         goto fail;
                 }
         }
+        apply_limits(r, leaf, name, spec->resources);
 
         h = calloc(1, sizeof *h);
         if (!h) {

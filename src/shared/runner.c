@@ -18,6 +18,8 @@ const char *runner_mode_to_string(RunnerMode m) {
                 return "cgroup";
         case RUNNER_MODE_PROCESS_GROUP:
                 return "process-group";
+        case RUNNER_MODE_SYSTEMD:
+                return "systemd";
         }
         return NULL;
 }
@@ -45,6 +47,12 @@ int runner_start(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata,
         if (!r || !spec || !cb || !ret)
                 return -EINVAL;
         return r->ops->start(r, spec, cb, userdata, ret);
+}
+
+char *runner_unit_name(Runner *r, const char *name) {
+        if (!r || r->mode != RUNNER_MODE_SYSTEMD)
+                return NULL;
+        return systemd_unit_name(name);
 }
 
 int runner_kill_stale(Runner *r, pid_t pid, uint64_t starttime, const char *cgroup) {
@@ -103,10 +111,33 @@ const char *run_handle_cgroup(RunHandle *h) {
         return h->ops->cgroup(h);
 }
 
+const char *run_handle_unit(RunHandle *h) {
+        if (!h || !h->ops->unit)
+                return NULL;
+        return h->ops->unit(h);
+}
+
 void run_handle_release(RunHandle *h) {
         if (!h)
                 return;
         h->ops->release(h);
+}
+
+void run_handle_detach(RunHandle *h) {
+        if (!h)
+                return;
+        if (h->ops->detach)
+                h->ops->detach(h);
+        else
+                h->ops->release(h);
+}
+
+int runner_adopt(Runner *r, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret) {
+        if (!r || !unit || !cb || !ret)
+                return -EINVAL;
+        if (!r->ops->adopt)
+                return -EOPNOTSUPP;
+        return r->ops->adopt(r, unit, cb, userdata, ret);
 }
 
 int read_file_tail(const char *path, size_t max, char **ret, bool *ret_truncated) {

@@ -332,6 +332,11 @@ static void sheet_finish_runtime(Job *j, SheetRuntime *rt) {
                 run_handle_release(rt->handle);
                 rt->handle = NULL;
         }
+        if (rt->exec_handle) {
+                run_handle_release(rt->exec_handle);
+                rt->exec_handle = NULL;
+        }
+        rt->adopted = false;
         if (rt->phase != SHEET_PHASE_IDLE) {
                 rt->phase = SHEET_PHASE_IDLE;
                 if (j->n_running > 0)
@@ -515,6 +520,8 @@ static void record_exec_result(Job *j, unsigned num, const RunResult *res) {
         sr->exit_signal = rt->attempt.exit_signal = res->exit_signal;
         (void) free_and_strdup(&sr->exit_reason,
                                res->killed ? "cancelled" :
+                               res->spawn_error < 0 ? "not-started" :
+                               res->oom_killed ? "oom-kill" :
                                res->timed_out ? "timeout" :
                                res->exited ? "exited" : "signaled");
         sr->duration_seconds = (double) (res->finished_at - MIN(res->started_at, res->finished_at)) / (double) USEC_PER_SEC;
@@ -551,6 +558,19 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
                 return;
         }
 
+        if (res->spawn_error < 0) {
+                attempt_failed(j, num, "failed", "spawn",
+                               strdup_printf("cannot start the instrument: %s%s", strerror(-res->spawn_error),
+                                             run_handle_unit(rt->handle) ? "; the conductor's journal says more" : ""));
+                return;
+        }
+        if (res->oom_killed) {
+                attempt_failed(j, num, "failed", "oom",
+                               j->score && j->score->resources.memory_max > 0 ?
+                               strdup_printf("killed: exceeded memory_max (%" PRIu64 " bytes)", j->score->resources.memory_max) :
+                               strdup("killed: out of memory"));
+                return;
+        }
         if (res->timed_out) {
                 attempt_failed(j, num, "timeout", "timeout",
                                strdup_printf("timed out after %u s", j->score ? j->score->timeout_seconds : 0));
@@ -568,7 +588,9 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
         }
 
         if (j->score && j->score->n_validations > 0) {
-                run_handle_release(rt->handle);
+                /* a unit keeps the exit status until the attempt is
+                 * recorded: a restart meanwhile validates again */
+                rt->exec_handle = rt->handle;
                 rt->handle = NULL;
                 r = sheet_start_validation(j, num);
                 if (r < 0)
@@ -647,7 +669,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
         SheetRecord *sr = &j->sheets[num - 1];
         SheetRuntime *rt = &j->runtime[num - 1];
         _cleanup_free_ char *prompt = NULL, *error = NULL, *out = NULL, *err = NULL, *name = NULL;
-        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_strv_free_ char **env = NULL, **fields = NULL;
         unsigned attempt = sr->attempt_count + 1;
         usec_t now = now_usec(CLOCK_REALTIME);
         RunSpec spec;
@@ -667,6 +689,12 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 sr->started_at = now;
         sheet_clear_outcome(sr);
         (void) free_and_strdup(&sr->execution_mode, runner_mode_to_string(runner_get_mode(c->runner)));
+        name = strdup_printf("%s.sheet-%u.attempt-%u", j->rec.id, num, attempt);
+        if (!name)
+                return log_oom();
+        /* stored with the dispatch, before the unit exists: a conductor
+         * that dies in between finds (or rules out) the unit by name */
+        rt->attempt.unit = runner_unit_name(c->runner, name);
         (void) sheet_set_state(j, num, SHEET_DISPATCHED);
         rt->phase = SHEET_PHASE_EXECUTING;
         j->n_running++;
@@ -687,9 +715,12 @@ static int sheet_dispatch(Job *j, unsigned num) {
         }
         out = attempt_path(rt, "stdout");
         err = attempt_path(rt, "stderr");
-        name = strdup_printf("%s.sheet-%u.attempt-%u", j->rec.id, num, attempt);
         env = sheet_environment(j, num, attempt);
-        if (!out || !err || !name || !env)
+        if (strv_push(&fields, strdup_printf("MARIANNE_JOB=%s", j->rec.id)) < 0 ||
+            strv_push(&fields, strdup_printf("MARIANNE_SHEET=%u", num)) < 0 ||
+            strv_push(&fields, strdup_printf("MARIANNE_ATTEMPT=%u", attempt)) < 0)
+                return log_oom();
+        if (!out || !err || !env)
                 return log_oom();
 
         spec = (RunSpec) {
@@ -699,6 +730,9 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 .stdout_path = out,
                 .stderr_path = err,
                 .name = name,
+                .group = j->rec.id,
+                .log_fields = fields,
+                .resources = &j->score->resources,
                 .timeout_usec = (usec_t) j->score->timeout_seconds * USEC_PER_SEC,
                 .kill_grace_usec = c->config.kill_grace_usec,
                 .identity = &j->owner,
@@ -716,6 +750,25 @@ static int sheet_dispatch(Job *j, unsigned num) {
         if (j->rec.state == JOB_QUEUED)
                 (void) job_set_state(j, JOB_RUNNING);
         (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
+        return 0;
+}
+
+int job_adopt_attempt(Job *j, unsigned num) {
+        Conductor *c = j->conductor;
+        SheetRuntime *rt = &j->runtime[num - 1];
+        int r;
+
+        if (!rt->attempt.unit)
+                return -EOPNOTSUPP;
+        r = runner_adopt(c->runner, rt->attempt.unit, on_exec_exit, rt, &rt->handle);
+        if (r < 0)
+                return r;
+        rt->adopted = true;
+        rt->phase = SHEET_PHASE_EXECUTING;
+        j->n_running++;
+        c->running_sheets++;
+        log_sheet(LOG_NOTICE, j->rec.id, num, "Sheet %u attempt %u of job %s runs on in %s; following it.",
+                  num, rt->attempt.attempt, j->rec.id, rt->attempt.unit);
         return 0;
 }
 

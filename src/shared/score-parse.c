@@ -1459,11 +1459,228 @@ static int parse_parallel(Ctx *c, const Node *m) {
         return 0;
 }
 
+/* The resources: block.  The accepted forms follow systemd's MemoryMax=,
+ * CPUQuota=, TasksMax= and IOWeight=, narrowed to what both runners can
+ * apply (the local runner writes memory.max, cpu.max, pids.max and
+ * io.weight itself). */
+
+#define RESOURCES_MEMORY_MIN (UINT64_C(1) << 20)        /* less kills any shell at once */
+#define RESOURCES_CPU_PERCENT_MAX 100000U               /* 1000 CPUs */
+#define RESOURCES_TASKS_MAX 4194304U                    /* the kernel's PID_MAX_LIMIT; pids.max refuses more */
+#define RESOURCES_IO_WEIGHT_MIN 1U
+#define RESOURCES_IO_WEIGHT_MAX 10000U
+
+/* "536870912", "512M", "1.5G": bytes, with an optional base-1024 suffix K,
+ * M, G or T.  A fraction needs a suffix and is rounded down to whole bytes.
+ * -EINVAL when malformed, -ERANGE when over UINT64_MAX - 1 (which systemd
+ * reads as "infinity"). */
+static int parse_size_iec(const char *s, uint64_t *ret) {
+        static const struct {
+                char suffix;
+                unsigned shift;
+        } table[] = {
+                { 'K', 10 },
+                { 'M', 20 },
+                { 'G', 30 },
+                { 'T', 40 },
+        };
+        const char *p = s, *frac = NULL;
+        size_t n_frac = 0;
+        uint64_t v = 0, num = 0, den = 1, q = 0;
+        unsigned shift = 0;
+
+        if (!(*p >= '0' && *p <= '9'))
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                if (v > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (*p - '0');
+        }
+        if (*p == '.') {
+                frac = ++p;
+                while (*p >= '0' && *p <= '9')
+                        p++;
+                n_frac = (size_t) (p - frac);
+                if (n_frac == 0)
+                        return -EINVAL;
+        }
+        if (*p) {
+                bool found = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                        if (*p == table[i].suffix) {
+                                shift = table[i].shift;
+                                found = true;
+                                break;
+                        }
+                if (!found || p[1])
+                        return -EINVAL;
+        }
+        if (frac && shift == 0)
+                return -EINVAL;
+
+        if (v > (UINT64_MAX >> shift))
+                return -ERANGE;
+        v <<= shift;
+
+        if (frac) {
+                /* Trailing zeros change nothing; more than 18 digits do
+                 * not fit the exact arithmetic below. */
+                while (n_frac > 0 && frac[n_frac - 1] == '0')
+                        n_frac--;
+                if (n_frac > 18)
+                        return -EINVAL;
+                for (size_t i = 0; i < n_frac; i++) {
+                        num = num * 10 + (uint64_t) (frac[i] - '0');
+                        den *= 10;
+                }
+                /* floor(num / den × 2^shift) by binary long division;
+                 * the remainder stays below den ≤ 10^18, so doubling it
+                 * cannot overflow. */
+                for (unsigned i = 0; i < shift; i++) {
+                        num <<= 1;
+                        q <<= 1;
+                        if (num >= den) {
+                                num -= den;
+                                q |= 1;
+                        }
+                }
+                if (q > UINT64_MAX - v)
+                        return -ERANGE;
+                v += q;
+        }
+
+        if (v == UINT64_MAX)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+/* "50%", "12.5%", "200%": percent of one CPU with at most two decimals, as
+ * systemd's CPUQuota= → hundredths of a percent.  -EINVAL when malformed,
+ * -ERANGE when absurdly large. */
+static int parse_percent_hundredths(const char *s, uint64_t *ret) {
+        const char *p = s;
+        uint64_t v = 0;
+        unsigned n_frac = 0;
+
+        if (!(*p >= '0' && *p <= '9'))
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                if (v > (UINT64_MAX / 100 - (uint64_t) (*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (*p - '0');
+        }
+        v *= 100;
+        if (*p == '.') {
+                p++;
+                if (!(*p >= '0' && *p <= '9'))
+                        return -EINVAL;
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        if (++n_frac > 2)
+                                return -EINVAL;
+                        v += (uint64_t) (*p - '0') * (n_frac == 1 ? 10 : 1);
+                }
+        }
+        if (!streq(p, "%"))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int get_uint64_range(Ctx *c, const Node *n, const char *key, uint64_t min, uint64_t max, uint64_t *ret) {
+        uint64_t v;
+        int r;
+
+        r = expect_type(c, n, key, NODE_SCALAR);
+        if (r < 0)
+                return r;
+        r = parse_uint64(n->scalar, &v);
+        if (r == -ERANGE || (r >= 0 && (v < min || v > max)))
+                return fail(c, n, key, -EINVAL, "must be an integer from %" PRIu64 " to %" PRIu64 ", got %s",
+                            min, max, n->scalar);
+        if (r < 0)
+                return fail(c, n, key, -EINVAL, "expected an integer from %" PRIu64 " to %" PRIu64 ", got '%s'",
+                            min, max, n->scalar);
+        *ret = v;
+        return 0;
+}
+
+static int parse_resources(Ctx *c, const Node *m) {
+        ScoreResources *res = &c->score->resources;
+        const Node *memory = NULL, *cpu = NULL, *tasks = NULL, *io = NULL;
+        const KeySlot slots[] = {
+                { "memory_max", &memory, NULL },
+                { "cpu_quota", &cpu, NULL },
+                { "tasks_max", &tasks, NULL },
+                { "io_weight", &io, NULL },
+                {}
+        };
+        int r;
+
+        r = expect_type(c, m, "resources", NODE_MAPPING);
+        if (r < 0)
+                return r;
+        r = collect_keys(c, m, "resources", slots, NULL, false);
+        if (r < 0)
+                return r;
+
+        if (memory) {
+                uint64_t v;
+
+                r = expect_type(c, memory, "resources.memory_max", NODE_SCALAR);
+                if (r < 0)
+                        return r;
+                r = parse_size_iec(memory->scalar, &v);
+                if (r == -ERANGE)
+                        return fail(c, memory, "resources.memory_max", -EINVAL,
+                                    "'%s' is too large: at most 18446744073709551614 bytes", memory->scalar);
+                if (r < 0)
+                        return fail(c, memory, "resources.memory_max", -EINVAL,
+                                    "expected bytes, optionally with a suffix K, M, G or T (base 1024), "
+                                    "such as 536870912, 512M or 1.5G, got '%s'", memory->scalar);
+                if (v < RESOURCES_MEMORY_MIN)
+                        return fail(c, memory, "resources.memory_max", -EINVAL,
+                                    "must be at least 1M (1048576 bytes), got %s: "
+                                    "a smaller limit kills any shell at once", memory->scalar);
+                res->memory_max = v;
+        }
+
+        if (cpu) {
+                uint64_t v;
+
+                r = expect_type(c, cpu, "resources.cpu_quota", NODE_SCALAR);
+                if (r < 0)
+                        return r;
+                r = parse_percent_hundredths(cpu->scalar, &v);
+                if (r == -EINVAL)
+                        return fail(c, cpu, "resources.cpu_quota", -EINVAL,
+                                    "expected a percentage of one CPU with at most two decimals, "
+                                    "such as 50%%, 12.5%% or 200%% (two CPUs), got '%s'", cpu->scalar);
+                if (r == -ERANGE || v > (uint64_t) RESOURCES_CPU_PERCENT_MAX * 100)
+                        return fail(c, cpu, "resources.cpu_quota", -EINVAL,
+                                    "must be at most %u%%, got %s", RESOURCES_CPU_PERCENT_MAX, cpu->scalar);
+                if (v == 0)
+                        return fail(c, cpu, "resources.cpu_quota", -EINVAL,
+                                    "must be more than 0%%, got %s", cpu->scalar);
+                /* 100% = 1 s of CPU time per second = 10000 hundredths. */
+                res->cpu_quota_per_sec_usec = v * 100;
+        }
+
+        if (tasks && (r = get_uint64_range(c, tasks, "resources.tasks_max", 1, RESOURCES_TASKS_MAX,
+                                           &res->tasks_max)) < 0)
+                return r;
+        if (io && (r = get_uint64_range(c, io, "resources.io_weight", RESOURCES_IO_WEIGHT_MIN,
+                                        RESOURCES_IO_WEIGHT_MAX, &res->io_weight)) < 0)
+                return r;
+        return 0;
+}
+
 static int score_from_tree(Ctx *c, const Node *root) {
         Score *s = c->score;
         const Node *name = NULL, *description = NULL, *workspace = NULL, *instrument = NULL,
                 *instrument_config = NULL, *sheet = NULL, *prompt = NULL, *validations = NULL,
-                *retry = NULL, *parallel = NULL, *pause = NULL;
+                *retry = NULL, *parallel = NULL, *pause = NULL, *resources = NULL;
         const KeySlot slots[] = {
                 { "name", &name, NULL },
                 { "description", &description, NULL },
@@ -1476,6 +1693,7 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 { "retry", &retry, NULL },
                 { "parallel", &parallel, NULL },
                 { "pause_between_sheets_seconds", &pause, NULL },
+                { "resources", &resources, NULL },
                 {}
         };
         int r;
@@ -1550,6 +1768,8 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 return r;
         if (pause && (r = get_number(c, pause, "pause_between_sheets_seconds", 0, false,
                                      &s->pause_between_sheets_seconds)) < 0)
+                return r;
+        if (resources && (r = parse_resources(c, resources)) < 0)
                 return r;
 
         return 0;

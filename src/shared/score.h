@@ -65,6 +65,19 @@ typedef struct ScoreLimits {
 
 extern const ScoreLimits score_limits_default;
 
+/* The score's resources: block: limits for every sheet attempt's unit
+ * (systemd runner) or cgroup (local runner).  0 = not set. */
+typedef struct ScoreResources {
+        uint64_t memory_max;            /* bytes: MemoryMax= */
+        uint64_t cpu_quota_per_sec_usec;/* CPU time per second of wall time: CPUQuota= (100% = 1000000) */
+        uint64_t tasks_max;             /* processes and threads: TasksMax= */
+        uint64_t io_weight;             /* 1..10000: IOWeight= */
+} ScoreResources;
+
+static inline bool score_resources_set(const ScoreResources *r) {
+        return r && (r->memory_max || r->cpu_quota_per_sec_usec || r->tasks_max || r->io_weight);
+}
+
 typedef struct Score {
         char *source;           /* file path, or a label such as "<inline>", for messages */
         char *base_dir;         /* absolute: relative paths in the score resolve against it */
@@ -89,6 +102,7 @@ typedef struct Score {
         ScoreRetry retry;
         unsigned max_concurrent;        /* parallel.max_concurrent; default 1 */
         double pause_between_sheets_seconds; /* default 2 */
+        ScoreResources resources;
 
         Sheet *sheets;          /* n_sheets expanded sheets, sheets[i].num == i + 1 */
         size_t n_sheets;

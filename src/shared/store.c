@@ -83,6 +83,10 @@ static const char * const migrations[] = {
         "        value INTEGER NOT NULL"
         ");"
         "INSERT INTO counters (name, value) VALUES ('job_number', 0);",
+
+        /* 2: the systemd runner's transient unit of an attempt, which a
+         * restarted conductor adopts */
+        "ALTER TABLE attempts ADD COLUMN unit TEXT;",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
@@ -141,17 +145,17 @@ _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
 
 #define ATTEMPT_COLUMNS                                                 \
         "job_id, sheet, attempt, started_at, finished_at, pid, pid_starttime, cgroup, " \
-        "exit_code, exit_signal, outcome, log_dir"
+        "exit_code, exit_signal, outcome, log_dir, unit"
 
 #define ATTEMPT_UPSERT                                                  \
         "INSERT INTO attempts (" ATTEMPT_COLUMNS ") VALUES "            \
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "          \
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "     \
         "ON CONFLICT (job_id, sheet, attempt) DO UPDATE SET "           \
         "started_at = excluded.started_at, finished_at = excluded.finished_at, " \
         "pid = excluded.pid, pid_starttime = excluded.pid_starttime, "  \
         "cgroup = excluded.cgroup, exit_code = excluded.exit_code, "    \
         "exit_signal = excluded.exit_signal, outcome = excluded.outcome, " \
-        "log_dir = excluded.log_dir"
+        "log_dir = excluded.log_dir, unit = excluded.unit"
 
 typedef enum StatementId {
         STMT_BEGIN,
@@ -848,7 +852,8 @@ int store_save_attempt(Store *s, const char *job_id, const AttemptRecord *a) {
             (r = bind_exit_code(s, st, 9, a->has_exit_code, a->exit_code)) < 0 ||
             (r = bind_int64(s, st, 10, a->exit_signal)) < 0 ||
             (r = bind_text(s, st, 11, a->outcome)) < 0 ||
-            (r = bind_text(s, st, 12, a->log_dir)) < 0) {
+            (r = bind_text(s, st, 12, a->log_dir)) < 0 ||
+            (r = bind_text(s, st, 13, a->unit)) < 0) {
                 stmt_done(st);
                 return r;
         }
@@ -1063,7 +1068,8 @@ static int load_attempt_row(Store *s, sqlite3_stmt *st, AttemptRecord *x) {
 
         if ((r = column_strdup(s, st, 7, &x->cgroup)) < 0 ||
             (r = column_strdup(s, st, 10, &x->outcome)) < 0 ||
-            (r = column_strdup(s, st, 11, &x->log_dir)) < 0)
+            (r = column_strdup(s, st, 11, &x->log_dir)) < 0 ||
+            (r = column_strdup(s, st, 12, &x->unit)) < 0)
                 return r;
 
         x->sheet = (unsigned) sqlite3_column_int64(st, 1);
@@ -1221,7 +1227,8 @@ void attempt_record_done(AttemptRecord *a) {
         free(a->cgroup);
         free(a->outcome);
         free(a->log_dir);
-        a->cgroup = a->outcome = a->log_dir = NULL;
+        free(a->unit);
+        a->cgroup = a->outcome = a->log_dir = a->unit = NULL;
 }
 
 void store_release_memory(Store *s) {

@@ -9,7 +9,7 @@
 
 typedef struct Store Store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct JobRecord {
         char *id;
@@ -70,6 +70,7 @@ typedef struct AttemptRecord {
         int exit_signal;
         char *outcome;          /* NULL while running; "completed", "failed", "timeout", "interrupted", "cancelled" */
         char *log_dir;
+        char *unit;             /* transient unit of the systemd runner, or NULL */
 } AttemptRecord;
 
 void job_record_done(JobRecord *j);     /* frees members, not j */

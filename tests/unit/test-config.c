@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "conductor.h"
 #include "config.h"
 
 static int parse(const char *text, ConductorSettings *s, char ***warnings, char **error) {
@@ -32,6 +33,12 @@ static void test_good(void **state) {
         assert_int_equal(parse("", &s, &w, &e), 0);
         assert_int_equal(s.max_concurrent_sheets, 0);
         assert_false(s.exit_on_idle_set);
+        assert_false(s.runner_set);
+        assert_int_equal(parse("[Conductor]\nRunner=systemd\n", &s, &w, &e), 0);
+        assert_true(s.runner_set);
+        assert_int_equal(s.runner, RUNNER_CHOICE_SYSTEMD);
+        assert_int_equal(parse("[Conductor]\nRunner = local\n", &s, &w, &e), 0);
+        assert_int_equal(s.runner, RUNNER_CHOICE_LOCAL);
 }
 
 static void test_warnings(void **state) {
@@ -62,6 +69,7 @@ static void check_bad(const char *text, const char *needle) {
 static void test_bad(void **state) {
         (void) state;
         check_bad("[Conductor]\nMaxConcurrentSheets=0\n", "test.conf:2: MaxConcurrentSheets=0");
+        check_bad("[Conductor]\nRunner=slurm\n", "test.conf:2: Runner=slurm is not valid (auto, local or systemd)");
         check_bad("[Conductor]\nMaxConcurrentSheets=-1\n", "MaxConcurrentSheets=-1");
         check_bad("[Conductor]\nMaxConcurrentSheets=+5\n", "MaxConcurrentSheets=+5");
         check_bad("[Conductor]\nMaxConcurrentSheets=100001\n", "from 1 to 100000");

@@ -108,6 +108,11 @@ static void test_minimal_defaults(void **state) {
         assert_true(s->retry.jitter);
         assert_int_equal(s->max_concurrent, 1);
         assert_true(s->pause_between_sheets_seconds == 2);
+        assert_int_equal(s->resources.memory_max, 0);
+        assert_int_equal(s->resources.cpu_quota_per_sec_usec, 0);
+        assert_int_equal(s->resources.tasks_max, 0);
+        assert_int_equal(s->resources.io_weight, 0);
+        assert_false(score_resources_set(&s->resources));
         assert_null(s->warnings);
         assert_int_equal(s->n_sheets, 3);
         for (unsigned i = 1; i <= 3; i++) {
@@ -511,6 +516,183 @@ static void test_bad_values(void **state) {
         parse_bad(BASIC "pause_between_sheets_seconds: soon\n", -EINVAL,
                   SRC ":5:31: key 'pause_between_sheets_seconds'", "number");
 }
+
+static void assert_resources(const char *yaml, uint64_t memory_max, uint64_t cpu_quota_per_sec_usec,
+                             uint64_t tasks_max, uint64_t io_weight) {
+        _cleanup_score_free_ Score *s = parse_ok(yaml);
+
+        if (s->resources.memory_max != memory_max ||
+            s->resources.cpu_quota_per_sec_usec != cpu_quota_per_sec_usec ||
+            s->resources.tasks_max != tasks_max ||
+            s->resources.io_weight != io_weight)
+                fail_msg("resources %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                         ", expected %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n--- input:\n%s",
+                         s->resources.memory_max, s->resources.cpu_quota_per_sec_usec,
+                         s->resources.tasks_max, s->resources.io_weight,
+                         memory_max, cpu_quota_per_sec_usec, tasks_max, io_weight, yaml);
+        assert_true(score_resources_set(&s->resources) ==
+                    (memory_max || cpu_quota_per_sec_usec || tasks_max || io_weight));
+        assert_null(s->warnings);
+}
+
+#define MEM(v) BASIC "resources: {memory_max: " v "}\n"
+#define CPU(v) BASIC "resources: {cpu_quota: " v "}\n"
+#define TASKS(v) BASIC "resources: {tasks_max: " v "}\n"
+#define IO(v) BASIC "resources: {io_weight: " v "}\n"
+
+static void test_resources(void **state) {
+        const uint64_t MiB = UINT64_C(1) << 20, GiB = UINT64_C(1) << 30, TiB = UINT64_C(1) << 40;
+
+        (void) state;
+
+        /* absent, null or empty: nothing set */
+        assert_resources(BASIC, 0, 0, 0, 0);
+        assert_resources(BASIC "resources:\n", 0, 0, 0, 0);
+        assert_resources(BASIC "resources: {}\n", 0, 0, 0, 0);
+        assert_resources(BASIC "resources: {memory_max: ~, cpu_quota: null}\n", 0, 0, 0, 0);
+        assert_false(score_resources_set(NULL));
+
+        /* all four */
+        assert_resources(BASIC "resources:\n"
+                         "  memory_max: 512M\n"
+                         "  cpu_quota: 50%\n"
+                         "  tasks_max: 64\n"
+                         "  io_weight: 100\n",
+                         512 * MiB, 500000, 64, 100);
+        /* through a merge key */
+        assert_resources(BASIC "prompt: {variables: {r: &r {memory_max: 1G, tasks_max: 8}}}\n"
+                         "resources:\n  <<: *r\n  tasks_max: 9\n",
+                         GiB, 0, 9, 0);
+
+        /* memory_max: plain and quoted integers, base-1024 suffixes, fractions rounded down */
+        assert_resources(MEM("536870912"), 512 * MiB, 0, 0, 0);
+        assert_resources(MEM("\"536870912\""), 512 * MiB, 0, 0, 0);
+        assert_resources(MEM("\"512M\""), 512 * MiB, 0, 0, 0);
+        assert_resources(MEM("'512M'"), 512 * MiB, 0, 0, 0);
+        assert_resources(MEM("1048576"), MiB, 0, 0, 0);         /* the minimum */
+        assert_resources(MEM("1024K"), MiB, 0, 0, 0);
+        assert_resources(MEM("1M"), MiB, 0, 0, 0);
+        assert_resources(MEM("0001M"), MiB, 0, 0, 0);
+        assert_resources(MEM("2G"), 2 * GiB, 0, 0, 0);
+        assert_resources(MEM("3T"), 3 * TiB, 0, 0, 0);
+        assert_resources(MEM("1.5G"), GiB + GiB / 2, 0, 0, 0);
+        assert_resources(MEM("1.1M"), MiB + 104857, 0, 0, 0);  /* 1153433.6 */
+        assert_resources(MEM("0.75G"), 3 * GiB / 4, 0, 0, 0);
+        assert_resources(MEM("1.50000000000000000000000G"), GiB + GiB / 2, 0, 0, 0);
+        assert_resources(MEM("16777215T"), UINT64_MAX - TiB + 1, 0, 0, 0);
+        assert_resources(MEM("16777215.9999999999T"), UINT64_MAX - 109, 0, 0, 0); /* 2^64 - 110: rounded down */
+        assert_resources(MEM("18446744073709551614"), UINT64_MAX - 1, 0, 0, 0);
+
+        /* cpu_quota: percent of one CPU, two decimals at most */
+        assert_resources(CPU("50%"), 0, 500000, 0, 0);
+        assert_resources(CPU("\"50%\""), 0, 500000, 0, 0);
+        assert_resources(CPU("100%"), 0, 1000000, 0, 0);
+        assert_resources(CPU("200%"), 0, 2000000, 0, 0);
+        assert_resources(CPU("12.5%"), 0, 125000, 0, 0);
+        assert_resources(CPU("12.25%"), 0, 122500, 0, 0);
+        assert_resources(CPU("0.01%"), 0, 100, 0, 0);
+        assert_resources(CPU("100000%"), 0, 1000000000, 0, 0);
+
+        /* tasks_max and io_weight */
+        assert_resources(TASKS("1"), 0, 0, 1, 0);
+        assert_resources(TASKS("\"64\""), 0, 0, 64, 0);
+        assert_resources(TASKS("4194304"), 0, 0, 4194304, 0);
+        assert_resources(IO("1"), 0, 0, 0, 1);
+        assert_resources(IO("10000"), 0, 0, 0, 10000);
+}
+
+static void test_resources_errors(void **state) {
+        (void) state;
+
+        /* the block itself */
+        parse_bad(BASIC "resources: 512M\n", -EINVAL, SRC ":5:12: key 'resources'", "expected a mapping, got a scalar");
+        parse_bad(BASIC "resources: [memory_max]\n", -EINVAL, SRC ":5:12: key 'resources'", "expected a mapping");
+        parse_bad(BASIC "resources:\n  memory_max: 1G\n  memory: 1G\n", -EINVAL,
+                  SRC ":7:3: key 'resources.memory'", "unknown key in resources; check the spelling");
+        parse_bad(BASIC "resources: {cpu_weight: 100}\n", -EINVAL,
+                  SRC ":5:13: key 'resources.cpu_weight'", "unknown key in resources");
+        parse_bad(BASIC "resources:\n  tasks_max: 1\n  tasks_max: 2\n", -EINVAL,
+                  SRC ":7:3: key 'tasks_max'", "duplicate key");
+        /* the line of the offending value in block style */
+        parse_bad(BASIC "resources:\n  memory_max: 512M\n  cpu_quota: 0%\n", -EINVAL,
+                  SRC ":7:14: key 'resources.cpu_quota'", "more than 0%");
+
+        /* memory_max */
+        parse_bad(MEM("[1]"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected a scalar, got a list");
+        parse_bad(MEM("0"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "at least 1M (1048576 bytes), got 0");
+        parse_bad(MEM("0M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "at least 1M");
+        parse_bad(MEM("1048575"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "at least 1M");
+        parse_bad(MEM("1023K"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "kills any shell");
+        parse_bad(MEM("0.99M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "at least 1M");
+        parse_bad(MEM("-1"), -EINVAL, SRC ":5:25: key 'resources.memory_max'",
+                  "expected bytes, optionally with a suffix K, M, G or T (base 1024)");
+        parse_bad(MEM("-512M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "got '-512M'");
+        parse_bad(MEM("+512M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("512m"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("512MB"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("512Mi"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("512 M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("512P"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("M"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("1.5"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("1.G"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM(".5G"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("1.2.3G"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("1e9"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("0x100000"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("infinity"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("''"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("1.3333333333333333333G"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "expected bytes");
+        parse_bad(MEM("16777216T"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "too large");
+        /* (2^24 - 1) × 2^40 + floor(0.99999999999999 × 2^40) = 2^64 - 1, systemd's "infinity" */
+        parse_bad(MEM("16777215.99999999999999T"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "too large");
+        parse_bad(MEM("18446744073709551615"), -EINVAL, SRC ":5:25: key 'resources.memory_max'",
+                  "'18446744073709551615' is too large: at most 18446744073709551614 bytes");
+        parse_bad(MEM("18446744073709551616"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "too large");
+        parse_bad(MEM("99999999999999999999999K"), -EINVAL, SRC ":5:25: key 'resources.memory_max'", "too large");
+
+        /* cpu_quota */
+        parse_bad(CPU("{a: 1}"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a scalar, got a mapping");
+        parse_bad(CPU("0%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "must be more than 0%, got 0%");
+        parse_bad(CPU("0.00%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "more than 0%");
+        parse_bad(CPU("50"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'",
+                  "expected a percentage of one CPU with at most two decimals, such as 50%, 12.5% or 200%");
+        parse_bad(CPU("0.5"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "got '0.5'");
+        parse_bad(CPU("-5%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("+5%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("12.345%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "at most two decimals");
+        parse_bad(CPU("1.%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("50 %"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("50%%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("\"%\""), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("50‰"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "expected a percentage");
+        parse_bad(CPU("100000.01%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "must be at most 100000%");
+        parse_bad(CPU("100001%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "at most 100000%");
+        parse_bad(CPU("99999999999999999999999%"), -EINVAL, SRC ":5:24: key 'resources.cpu_quota'", "at most 100000%");
+
+        /* tasks_max */
+        parse_bad(TASKS("0"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "must be an integer from 1 to 4194304, got 0");
+        parse_bad(TASKS("4194305"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "from 1 to 4194304");
+        parse_bad(TASKS("99999999999999999999"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "from 1 to 4194304");
+        parse_bad(TASKS("-1"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected an integer from 1 to 4194304, got '-1'");
+        parse_bad(TASKS("1.5"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected an integer");
+        parse_bad(TASKS("64K"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected an integer");
+        parse_bad(TASKS("10%"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected an integer");
+        parse_bad(TASKS("infinity"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected an integer");
+        parse_bad(TASKS("[1]"), -EINVAL, SRC ":5:24: key 'resources.tasks_max'", "expected a scalar");
+
+        /* io_weight */
+        parse_bad(IO("0"), -EINVAL, SRC ":5:24: key 'resources.io_weight'", "must be an integer from 1 to 10000, got 0");
+        parse_bad(IO("10001"), -EINVAL, SRC ":5:24: key 'resources.io_weight'", "from 1 to 10000");
+        parse_bad(IO("-100"), -EINVAL, SRC ":5:24: key 'resources.io_weight'", "expected an integer from 1 to 10000");
+        parse_bad(IO("high"), -EINVAL, SRC ":5:24: key 'resources.io_weight'", "expected an integer");
+        parse_bad(IO("50%"), -EINVAL, SRC ":5:24: key 'resources.io_weight'", "expected an integer");
+}
+
+#undef MEM
+#undef CPU
+#undef TASKS
+#undef IO
 
 static void test_unknown_keys(void **state) {
         (void) state;
@@ -1015,6 +1197,8 @@ int main(void) {
                 cmocka_unit_test(test_dependency_errors),
                 cmocka_unit_test(test_fan_out_errors),
                 cmocka_unit_test(test_bad_values),
+                cmocka_unit_test(test_resources),
+                cmocka_unit_test(test_resources_errors),
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_unsupported_warnings),
                 cmocka_unit_test(test_yaml_errors),

@@ -176,7 +176,7 @@ static void test_open_create_reopen(void **state) {
         _cleanup_free_ char *mode = raw_query_text(f->db, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
         _cleanup_free_ char *raw_version = raw_query_text(f->db, "SELECT version FROM schema_version");
-        assert_string_equal(raw_version, "1");
+        assert_string_equal(raw_version, "2");
         /* States are stored by name so the sqlite3 CLI is readable. */
         _cleanup_free_ char *raw_state = raw_query_text(f->db, "SELECT state FROM jobs WHERE id = 'job-1'");
         assert_string_equal(raw_state, "queued");
@@ -279,6 +279,47 @@ static void test_newer_schema(void **state) {
         assert_int_equal(raw_count(f->db, "SELECT version FROM schema_version"), 999);
         assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'"), 0);
         assert_int_equal(stat(f->db, &st), 0);
+}
+
+/* A version 1 store (before attempts had units) is migrated in place and
+ * keeps its rows. */
+static void test_migrate_v1_attempts(void **state) {
+        Fixture *f = *state;
+        Store *s = NULL;
+        JobRecord j;
+        AttemptRecord a = { .sheet = 1, .attempt = 1, .started_at = 5, .outcome = (char *) "completed" };
+        AttemptRecord *attempts = NULL;
+        size_t n = 0;
+        int v = -1;
+
+        assert_int_equal(store_open(f->db, &s), 0);
+        make_job(&j, "old-1");
+        assert_int_equal(store_save_job(s, &j), 0);
+        assert_int_equal(store_save_attempt(s, "old-1", &a), 0);
+        store_close(s);
+        s = NULL;
+        raw_exec(f->db, "ALTER TABLE attempts DROP COLUMN unit; UPDATE schema_version SET version = 1;");
+
+        assert_int_equal(store_open(f->db, &s), 0);
+        assert_int_equal(store_schema_version(s, &v), 0);
+        assert_int_equal(v, 2);
+        assert_int_equal(store_load_attempts(s, "old-1", &attempts, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(attempts[0].outcome, "completed");
+        assert_null(attempts[0].unit);
+        attempt_record_done(&attempts[0]);
+        free(attempts);
+
+        a.attempt = 2;
+        a.unit = (char *) "marianne-old-1.sheet-1.attempt-2.service";
+        assert_int_equal(store_save_attempt(s, "old-1", &a), 0);
+        assert_int_equal(store_load_attempts(s, "old-1", &attempts, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(attempts[1].unit, a.unit);
+        for (size_t i = 0; i < n; i++)
+                attempt_record_done(&attempts[i]);
+        free(attempts);
+        store_close(s);
 }
 
 static void test_damaged_schema_version(void **state) {
@@ -409,6 +450,7 @@ static void test_round_trip(void **state) {
                 .exit_signal = 0,
                 .outcome = (char *) "failed",
                 .log_dir = (char *) "/var/log/x",
+                .unit = (char *) "marianne-rt-1.sheet-1.attempt-1.service",
         };
         AttemptRecord a2 = {
                 .sheet = 1,
@@ -524,6 +566,7 @@ static void test_round_trip(void **state) {
         assert_int_equal(attempts[0].exit_signal, 0);
         assert_string_equal(attempts[0].outcome, "failed");
         assert_string_equal(attempts[0].log_dir, "/var/log/x");
+        assert_string_equal(attempts[0].unit, a1.unit);
 
         assert_int_equal(attempts[1].attempt, 2);
         assert_true(attempts[1].finished_at == 0);
@@ -531,6 +574,7 @@ static void test_round_trip(void **state) {
         assert_null(attempts[1].outcome);
         assert_null(attempts[1].cgroup);
         assert_null(attempts[1].log_dir);
+        assert_null(attempts[1].unit);
         for (size_t i = 0; i < n; i++)
                 attempt_record_done(&attempts[i]);
         free(attempts);
@@ -1035,6 +1079,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_bad_inputs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tightens_existing_mode, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_v1_attempts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_from_empty_file, setup, teardown),
