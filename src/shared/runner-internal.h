@@ -38,6 +38,13 @@ struct RunHandle {
         const RunnerOps *ops;
 };
 
+/* Open an attempt's output file (0600, truncated; NULL = /dev/null). */
+int runner_open_output(const char *path, int *ret);
+
+/* Processes, CPU time and memory of the cgroup directory: memory.current,
+ * or the processes' resident memory where the memory controller is off. */
+int cg_sample(const char *cgroup, unsigned *ret_n, uint64_t *ret_cpu_usec, uint64_t *ret_memory);
+
 /* runner-systemd.c: "marianne-NAME.service", NULL for a name that cannot be one */
 char *systemd_unit_name(const char *name);
 

@@ -491,24 +491,12 @@ static int local_stats(RunHandle *base, RunStats *ret) {
                 /* Leaf removed: the last figures are the final ones. */
                 cpu = h->last_cpu_usec;
         } else if (h->mode == RUNNER_MODE_CGROUP) {
-                r = cg_get_pids(h->cgroup, &pids, &n_pids);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                r = cg_get_cpu_usec(h->cgroup, &cpu);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                r = cg_get_memory_current(h->cgroup, &mem);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                if (r == -ENOENT) {
-                        mem = 0;
-                        for (size_t i = 0; i < n_pids; i++) {
-                                uint64_t rss;
+                unsigned n;
 
-                                if (proc_get_rss(pids[i], &rss) >= 0)
-                                        mem += rss;
-                        }
-                }
+                r = cg_sample(h->cgroup, &n, &cpu, &mem);
+                if (r < 0)
+                        return r;
+                n_pids = n;
         } else {
                 r = proc_list_pgrp(h->pid, &pids, &n_pids);
                 if (r < 0)
@@ -803,18 +791,6 @@ _noreturn_ static void child_run(const RunSpec *spec, const char *name, const ch
         child_exec(spec->argv, spec->env ?: empty_env);
 }
 
-static int open_output(const char *path, int *ret) {
-        int fd;
-
-        fd = open(path ?: "/dev/null",
-                  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (path ? O_TRUNC | O_NOFOLLOW : 0),
-                  0600);
-        if (fd < 0)
-                return negative_errno();
-        *ret = fd;
-        return 0;
-}
-
 /* One limit of the score's resources: block in a control file of the
  * leaf, enabling the controller below our directory first if it is not.
  * A limit the hierarchy cannot hold is said, not silently dropped. */
@@ -896,7 +872,7 @@ static int local_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *
         in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (in_fd < 0)
                 return negative_errno();
-        k = open_output(spec->stdout_path, &out_fd);
+        k = runner_open_output(spec->stdout_path, &out_fd);
         if (k < 0)
                 return k;
         if (spec->stderr_path && streq_ptr(spec->stdout_path, spec->stderr_path)) {
@@ -906,7 +882,7 @@ static int local_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *
                 if (err_fd < 0)
                         return negative_errno();
         } else {
-                k = open_output(spec->stderr_path, &err_fd);
+                k = runner_open_output(spec->stderr_path, &err_fd);
                 if (k < 0)
                         return k;
         }

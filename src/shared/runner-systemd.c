@@ -695,8 +695,7 @@ static int systemd_thaw(RunHandle *base) {
 
 static int systemd_stats(RunHandle *base, RunStats *ret) {
         SystemdHandle *h = SYSTEMD_HANDLE(base);
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t n_pids = 0;
+        unsigned n_procs = 0;
         uint64_t cpu = 0, mem = 0;
         usec_t now = now_usec(CLOCK_MONOTONIC), dt;
         RunStats s = { .pid = h->main_pid };
@@ -704,22 +703,12 @@ static int systemd_stats(RunHandle *base, RunStats *ret) {
 
         s.alive = !h->done && h->started && !streq(h->active_state, "failed") && !streq(h->active_state, "inactive");
         if (h->cgroup && !h->done) {
-                k = cg_get_pids(h->cgroup, &pids, &n_pids);
-                if (k < 0 && k != -ENOENT)
+                k = cg_sample(h->cgroup, &n_procs, &cpu, &mem);
+                if (k < 0)
                         return k;
-                (void) cg_get_cpu_usec(h->cgroup, &cpu);
-                if (cg_get_memory_current(h->cgroup, &mem) < 0) {
-                        mem = 0;
-                        for (size_t i = 0; i < n_pids; i++) {
-                                uint64_t rss;
-
-                                if (proc_get_rss(pids[i], &rss) >= 0)
-                                        mem += rss;
-                        }
-                }
         }
         cpu = MAX(cpu, h->last_cpu_usec);
-        s.n_processes = (unsigned) n_pids;
+        s.n_processes = n_procs;
         s.cpu_usec = cpu;
         s.memory_bytes = mem;
         dt = now > h->last_stats_mono ? now - h->last_stats_mono : 0;
@@ -876,17 +865,6 @@ static int append_resources(sd_bus_message *m, const ScoreResources *res) {
         return k;
 }
 
-static int open_output(const char *path, int *ret) {
-        int fd;
-
-        fd = open(path ?: "/dev/null",
-                  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (path ? O_TRUNC | O_NOFOLLOW : 0), 0600);
-        if (fd < 0)
-                return negative_errno();
-        *ret = fd;
-        return 0;
-}
-
 static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret) {
         SystemdRunner *r = SYSTEMD_RUNNER(base);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -920,10 +898,10 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
                 if (!user || !group)
                         return -ENOMEM;
         }
-        k = open_output(spec->stdout_path, &out_fd);
+        k = runner_open_output(spec->stdout_path, &out_fd);
         if (k < 0)
                 return k;
-        k = open_output(spec->stderr_path, &err_fd);
+        k = runner_open_output(spec->stderr_path, &err_fd);
         if (k < 0)
                 return k;
 

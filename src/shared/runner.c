@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <sys/stat.h>
 
+#include "cgroup.h"
 #include "runner-internal.h"
 
 const char *runner_mode_to_string(RunnerMode m) {
@@ -138,6 +139,47 @@ int runner_adopt(Runner *r, const char *unit, run_exit_fn cb, void *userdata, Ru
         if (!r->ops->adopt)
                 return -EOPNOTSUPP;
         return r->ops->adopt(r, unit, cb, userdata, ret);
+}
+
+int runner_open_output(const char *path, int *ret) {
+        int fd;
+
+        fd = open(path ?: "/dev/null",
+                  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (path ? O_TRUNC | O_NOFOLLOW : 0), 0600);
+        if (fd < 0)
+                return negative_errno();
+        *ret = fd;
+        return 0;
+}
+
+int cg_sample(const char *cgroup, unsigned *ret_n, uint64_t *ret_cpu_usec, uint64_t *ret_memory) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n_pids = 0;
+        uint64_t cpu = 0, mem = 0;
+        int r;
+
+        r = cg_get_pids(cgroup, &pids, &n_pids);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = cg_get_cpu_usec(cgroup, &cpu);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = cg_get_memory_current(cgroup, &mem);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == -ENOENT) {
+                mem = 0;
+                for (size_t i = 0; i < n_pids; i++) {
+                        uint64_t rss;
+
+                        if (proc_get_rss(pids[i], &rss) >= 0)
+                                mem += rss;
+                }
+        }
+        *ret_n = (unsigned) n_pids;
+        *ret_cpu_usec = cpu;
+        *ret_memory = mem;
+        return 0;
 }
 
 int read_file_tail(const char *path, size_t max, char **ret, bool *ret_truncated) {
