@@ -23,8 +23,102 @@ static int connect_address(const char *address, sd_bus **ret) {
         return 0;
 }
 
+/* A D-Bus address value: every byte but the few that may stand for
+ * themselves is written %XX, so no path can end or extend the address. */
+static char *socket_address(const char *path) {
+        static const char hex[] = "0123456789abcdef";
+        const char prefix[] = "unix:path=";
+        char *a, *q;
+
+        a = malloc(sizeof(prefix) + 3 * strlen(path));
+        if (!a)
+                return NULL;
+        q = stpcpy(a, prefix);
+        for (const unsigned char *p = (const unsigned char *) path; *p; p++)
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    strchr("-_/.*", *p))
+                        *q++ = (char) *p;
+                else {
+                        *q++ = '%';
+                        *q++ = hex[*p >> 4];
+                        *q++ = hex[*p & 15];
+                }
+        *q = 0;
+        return a;
+}
+
+#define SOCKET_READY_TIMEOUT_USEC (25U * USEC_PER_SEC)
+
+/* sd_bus_start() only connects; see the authentication through here, so
+ * that a conductor that refuses us (it hangs up) is told apart from one
+ * that fails a call later. */
+static int wait_until_ready(sd_bus *bus) {
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + SOCKET_READY_TIMEOUT_USEC;
+        int r;
+
+        for (;;) {
+                usec_t now;
+
+                if (sd_bus_is_open(bus) <= 0)
+                        return -ECONNRESET;
+                r = sd_bus_is_ready(bus);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return 0;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0 && r != -EINTR)
+                        return r;
+        }
+}
+
+/* Peer-to-peer: the conductor itself is at the other end of the socket,
+ * no bus daemon in between (and no Hello, no bus names). */
+static int connect_socket(const char *path, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *address = NULL;
+        int r;
+
+        address = socket_address(path);
+        if (!address)
+                return -ENOMEM;
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, false);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        r = wait_until_ready(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 static void print_unreachable(const Ctl *c, const char *detail) {
-        if (c->bus_address)
+        if (c->socket_path)
+                fprintf(stderr, "mariannectl: Conductor not reachable at socket %s%s%s\n"
+                        "mariannectl: Check that marianne.socket is listening (systemctl start marianne.socket);\n"
+                        "mariannectl: the socket is for root, other users leave out --socket.\n",
+                        c->socket_path, detail ? ": " : "", strempty(detail));
+        else if (c->bus_address)
                 fprintf(stderr, "mariannectl: Conductor not reachable at MARIANNE_BUS_ADDRESS=%s%s%s\n"
                         "mariannectl: Check that marianned is running on that bus, or unset MARIANNE_BUS_ADDRESS.\n",
                         c->bus_address, detail ? ": " : "", strempty(detail));
@@ -39,6 +133,8 @@ static void print_unreachable(const Ctl *c, const char *detail) {
 }
 
 static int open_bus(const Ctl *c, sd_bus **ret) {
+        if (c->socket_path)
+                return connect_socket(c->socket_path, ret);
         if (c->bus_address)
                 return connect_address(c->bus_address, ret);
         if (c->user)
@@ -57,9 +153,15 @@ int ctl_connect(const Ctl *c, sd_bus **ret) {
 
         r = open_bus(c, &bus);
         if (r < 0) {
-                detail = strdup_printf("cannot connect to the %s bus: %s",
-                                       c->bus_address ? "configured" : c->user ? "session" : "system",
-                                       strerror(-r));
+                if (c->socket_path && (r == -ECONNRESET || r == -EPIPE))
+                        /* it accepted, then hung up before talking: it refused us */
+                        detail = strdup_printf("the conductor closed the connection (%s)", strerror(-r));
+                else if (c->socket_path)
+                        detail = strdup_printf("cannot connect: %s", strerror(-r));
+                else
+                        detail = strdup_printf("cannot connect to the %s bus: %s",
+                                               c->bus_address ? "configured" : c->user ? "session" : "system",
+                                               strerror(-r));
                 print_unreachable(c, detail);
                 return CTL_EXIT_UNREACHABLE;
         }

@@ -193,18 +193,35 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, _unused_ sd_
         return 0;
 }
 
+/* Over the socket the conductor is the other end of the connection: when
+ * it goes, so does the connection, and it cannot come back on it. */
+static int on_disconnected(sd_bus_message *m, void *userdata, _unused_ sd_bus_error *ret_error) {
+        Watch *w = userdata;
+
+        (void) m;
+        fputs("mariannectl: The conductor closed the connection.\n", stderr);
+        w->exit_code = CTL_EXIT_UNREACHABLE;
+        return 0;
+}
+
 static int subscribe(Watch *w) {
         static const char * const members[] = {
                 "JobAdded", "JobRemoved", "JobStateChanged", "SheetStateChanged",
         };
+        /* on a direct connection there is no bus to stamp a sender on
+         * signals: do not ask for one */
+        const char *sender = w->c->socket_path ? NULL : CONDUCTOR_SERVICE;
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(members); i++) {
-                r = sd_bus_match_signal(w->bus, NULL, CONDUCTOR_SERVICE, CONDUCTOR_PATH,
+                r = sd_bus_match_signal(w->bus, NULL, sender, CONDUCTOR_PATH,
                                         CONDUCTOR_INTERFACE, members[i], on_signal, w);
                 if (r < 0)
                         return r;
         }
+        if (w->c->socket_path)
+                return sd_bus_match_signal(w->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                           "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, w);
         return sd_bus_add_match(w->bus, NULL,
                                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                 "interface='org.freedesktop.DBus',member='NameOwnerChanged',"

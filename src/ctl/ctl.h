@@ -16,6 +16,7 @@
 #define CONDUCTOR_PATH      "/org/marianne/Conductor"
 #define CONDUCTOR_INTERFACE "org.marianne.Conductor"
 #define JOB_INTERFACE       "org.marianne.Conductor.Job"
+#define CONDUCTOR_SOCKET    "/run/marianne/conductor.socket"
 
 /* Exit codes; documented in --help. */
 enum {
@@ -31,6 +32,7 @@ typedef struct Ctl {
         bool json;
         bool quiet;
         const char *bus_address; /* $MARIANNE_BUS_ADDRESS, overrides --system/--user */
+        const char *socket_path; /* --socket: peer-to-peer, no bus; overrides all of the above */
 
         /* start */
         const char *workspace;

@@ -65,6 +65,8 @@ static void help(void) {
                "     --version            Show the version\n"
                "     --system             Talk to the system conductor (default)\n"
                "     --user               Talk to the per-user conductor on the session bus\n"
+               "     --socket[=PATH]      Talk to the conductor directly over its socket, no bus\n"
+               "                          (root only; default " CONDUCTOR_SOCKET ")\n"
                "     --json               Print JSON (watch: one object per line)\n"
                "  -q --quiet              Print less; start prints only the job id\n\n"
                "Options for start:\n"
@@ -83,7 +85,7 @@ static void help(void) {
                "  -f --follow             Keep printing new entries\n\n"
                "Environment:\n"
                "  MARIANNE_BUS_ADDRESS    D-Bus address of the conductor's bus; overrides\n"
-               "                          --system and --user\n\n"
+               "                          --system and --user (--socket overrides it)\n\n"
                "Exit status:\n"
                "  0   success\n"
                "  1   the conductor refused or the operation failed, or the awaited job\n"
@@ -97,6 +99,7 @@ enum {
         ARG_VERSION = 0x100,
         ARG_SYSTEM,
         ARG_USER,
+        ARG_SOCKET,
         ARG_JSON,
         ARG_WORKSPACE,
         ARG_START_SHEET,
@@ -113,6 +116,7 @@ static const struct option options[] = {
         { "version",      no_argument,       NULL, ARG_VERSION },
         { "system",       no_argument,       NULL, ARG_SYSTEM },
         { "user",         no_argument,       NULL, ARG_USER },
+        { "socket",       optional_argument, NULL, ARG_SOCKET },
         { "json",         no_argument,       NULL, ARG_JSON },
         { "quiet",        no_argument,       NULL, 'q' },
         { "workspace",    required_argument, NULL, ARG_WORKSPACE },
@@ -155,6 +159,11 @@ static int parse_option(Ctl *c, int opt, const char *arg) {
                 return -1;
         case ARG_USER:
                 c->user = true;
+                return -1;
+        case ARG_SOCKET:
+                if (arg && isempty(arg))
+                        return usage_error("--socket= needs a path; --socket alone means %s.", CONDUCTOR_SOCKET);
+                c->socket_path = arg ?: CONDUCTOR_SOCKET;
                 return -1;
         case ARG_JSON:
                 c->json = true;

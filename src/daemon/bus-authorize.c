@@ -2,7 +2,10 @@
 
 /* Who may do what.  The caller's identity always comes from the bus.
  * root, and the one user a per-user conductor serves, may do anything; a
- * job's owner may see and manage it; everything else is polkit's call. */
+ * job's owner may see and manage it; everything else is polkit's call.
+ * On the socket (peer-to-peer, bus-peer.c) there is no polkit: root, or
+ * the user of a per-user conductor, may do anything, and nobody else
+ * anything at all. */
 
 #include "bus-errors.h"
 #include "daemon.h"
@@ -17,7 +20,13 @@ int bus_caller(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid) {
          * which would fill gaps from /proc of whatever process holds the
          * sender's pid by now (a setgid program it exec'ed, or a stranger
          * that reused the pid). */
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (sd_bus_is_bus_client(sd_bus_message_get_bus(m)) > 0)
+                r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        else
+                /* peer-to-peer: no bus vouches for a sender name, which the
+                 * peer could write into its header; the caller is whoever
+                 * connected, as the kernel saw it (SO_PEERCRED) */
+                r = sd_bus_get_owner_creds(sd_bus_message_get_bus(m), SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
         r = sd_bus_creds_get_euid(creds, &uid);
@@ -38,6 +47,20 @@ static bool uid_is_privileged(Daemon *d, uid_t uid) {
         return uid == 0 || (d->user_mode && uid == getuid());
 }
 
+bool bus_uid_may_use_socket(Daemon *d, uid_t uid) {
+        return uid_is_privileged(d, uid);
+}
+
+static int socket_denied(Daemon *d, uid_t uid, sd_bus_error *error) {
+        if (d->user_mode)
+                return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
+                                         "This per-user conductor's socket serves only uid %u and root, not uid %u.",
+                                         (unsigned) getuid(), (unsigned) uid);
+        return sd_bus_error_setf(error, BUS_ERROR_ACCESS_DENIED,
+                                 "The conductor's socket is for root (uid %u is not); other users go through "
+                                 "the system bus, where polkit decides.", (unsigned) uid);
+}
+
 static int authorize(sd_bus_message *m, Daemon *d, const char *action, bool interactive, sd_bus_error *error) {
         uid_t uid;
         int r;
@@ -45,6 +68,9 @@ static int authorize(sd_bus_message *m, Daemon *d, const char *action, bool inte
         r = bus_caller(m, &uid, NULL);
         if (r < 0)
                 return r;
+        /* nobody to ask polkit about on a peer connection, and no need */
+        if (bus_message_is_from_peer(d, m))
+                return bus_uid_may_use_socket(d, uid) ? 1 : socket_denied(d, uid, error);
         if (uid_is_privileged(d, uid))
                 return 1;
         if (d->user_mode)
@@ -66,6 +92,8 @@ int bus_authorize_job(sd_bus_message *m, Daemon *d, Job *j, const char *action, 
         uid_t uid;
         int r;
 
+        if (bus_message_is_from_peer(d, m))
+                return authorize(m, d, action, false, error);   /* owning the job is not enough */
         r = bus_caller(m, &uid, NULL);
         if (r < 0)
                 return r;
@@ -87,5 +115,7 @@ bool bus_caller_sees_job(sd_bus *bus, Daemon *d, Job *j, const char *path) {
                 return true;
         if (bus_caller(m, &uid, NULL) < 0)
                 return false;
+        if (bus_message_is_from_peer(d, m))
+                return bus_uid_may_use_socket(d, uid);
         return uid_is_privileged(d, uid) || uid == j->rec.owner_uid;
 }

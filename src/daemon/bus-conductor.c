@@ -683,7 +683,7 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
         r = conductor_set_limits(d->conductor, sheets, jobs);
         if (r < 0)
                 return r;
-        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
+        (void) bus_emit_properties_changed(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
                                               "MaxConcurrentSheets", "MaxJobsPerUser", NULL);
         return sd_bus_reply_method_return(m, NULL);
 }
@@ -813,16 +813,16 @@ static const sd_bus_vtable conductor_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-int bus_conductor_register(Daemon *d) {
+int bus_conductor_register(Daemon *d, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_object_vtable(d->bus, NULL, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, conductor_vtable, d);
+        r = sd_bus_add_object_vtable(bus, NULL, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, conductor_vtable, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the conductor object: %m");
-        r = sd_bus_add_object_manager(d->bus, NULL, CONDUCTOR_OBJECT_PATH);
+        r = sd_bus_add_object_manager(bus, NULL, CONDUCTOR_OBJECT_PATH);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the object manager: %m");
-        return bus_job_register(d);
+        return bus_job_register(d, bus);
 }
 
 /* ---- signals ---------------------------------------------------------- */
@@ -834,13 +834,13 @@ static void on_job_added(Job *j, void *userdata) {
 
         if (!path)
                 return (void) log_oom();
-        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobAdded", "so", j->rec.id, path);
+        r = bus_emit_signal(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobAdded", "so", j->rec.id, path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit JobAdded for %s: %m", j->rec.id);
-        r = sd_bus_emit_object_added(d->bus, path);
+        r = bus_emit_object_added(d, path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit InterfacesAdded for %s: %m", j->rec.id);
-        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "ActiveJobs", NULL);
+        (void) bus_emit_properties_changed(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "ActiveJobs", NULL);
 }
 
 static void on_job_removed(Job *j, void *userdata) {
@@ -850,10 +850,10 @@ static void on_job_removed(Job *j, void *userdata) {
 
         if (!path)
                 return (void) log_oom();
-        r = sd_bus_emit_object_removed(d->bus, path);
+        r = bus_emit_object_removed(d, path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit InterfacesRemoved for %s: %m", j->rec.id);
-        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobRemoved", "so", j->rec.id, path);
+        r = bus_emit_signal(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobRemoved", "so", j->rec.id, path);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit JobRemoved for %s: %m", j->rec.id);
 }
@@ -877,12 +877,12 @@ static void on_job_state_changed(Job *j, JobState old_state, JobState new_state,
                 return (void) log_oom();
         /* PropertiesChanged first: a client reacting to the signal by
          * reading properties must already see the new values. */
-        (void) sd_bus_emit_properties_changed(d->bus, path, JOB_INTERFACE, "State", "StartedAt", "FinishedAt", NULL);
-        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobStateChanged", "soss",
+        (void) bus_emit_properties_changed(d, path, JOB_INTERFACE, "State", "StartedAt", "FinishedAt", NULL);
+        r = bus_emit_signal(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "JobStateChanged", "soss",
                                j->rec.id, path, job_state_to_string(old_state), job_state_to_string(new_state));
         if (r < 0)
                 log_warning_errno(r, "Failed to emit JobStateChanged for %s: %m", j->rec.id);
-        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
+        (void) bus_emit_properties_changed(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
                                               "RunningJobs", "ActiveJobs", NULL);
 }
 
@@ -890,7 +890,7 @@ static void on_sheet_state_changed(Job *j, unsigned sheet, SheetState old_state,
         Daemon *d = userdata;
         int r;
 
-        r = sd_bus_emit_signal(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "SheetStateChanged", "suss",
+        r = bus_emit_signal(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE, "SheetStateChanged", "suss",
                                j->rec.id, sheet, sheet_state_to_string(old_state), sheet_state_to_string(new_state));
         if (r < 0)
                 log_warning_errno(r, "Failed to emit SheetStateChanged for %s/%u: %m", j->rec.id, sheet);
@@ -903,7 +903,7 @@ static void on_job_changed(Job *j, void *userdata) {
         notify_status(d);       /* sheet counts changed */
         if (!path)
                 return (void) log_oom();
-        (void) sd_bus_emit_properties_changed(d->bus, path, JOB_INTERFACE, "CompletedSheets", "FailedSheets",
+        (void) bus_emit_properties_changed(d, path, JOB_INTERFACE, "CompletedSheets", "FailedSheets",
                                               "SkippedSheets", "RunningSheets", NULL);
 }
 

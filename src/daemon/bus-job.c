@@ -306,13 +306,13 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-int bus_job_register(Daemon *d) {
+int bus_job_register(Daemon *d, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(d->bus, NULL, JOB_OBJECT_PREFIX, JOB_INTERFACE, job_vtable, job_object_find, d);
+        r = sd_bus_add_fallback_vtable(bus, NULL, JOB_OBJECT_PREFIX, JOB_INTERFACE, job_vtable, job_object_find, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to register job objects: %m");
-        r = sd_bus_add_node_enumerator(d->bus, NULL, JOB_OBJECT_PREFIX, job_node_enumerator, d);
+        r = sd_bus_add_node_enumerator(bus, NULL, JOB_OBJECT_PREFIX, job_node_enumerator, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to register job enumerator: %m");
         return 0;

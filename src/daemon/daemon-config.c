@@ -37,13 +37,18 @@ int daemon_load_config(Daemon *d, char **ret_error) {
 
         d->max_concurrent_sheets = sheets;
         d->max_jobs_per_user = jobs;
+        if (!d->conductor)
+                d->runner = d->arg_runner >= 0 ? (RunnerChoice) d->arg_runner :
+                            s.runner_set ? (RunnerChoice) s.runner : RUNNER_CHOICE_AUTO;
+        else if (s.runner_set && (RunnerChoice) s.runner != d->runner)
+                log_notice("%s: Runner=%s takes effect at the next start of the conductor.",
+                           d->config_path, runner_choice_to_string((RunnerChoice) s.runner));
         if (d->conductor) {
                 r = conductor_set_limits(d->conductor, sheets, jobs);
                 if (r < 0)
                         return r;
-                if (d->bus)
-                        (void) sd_bus_emit_properties_changed(d->bus, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
-                                                              "MaxConcurrentSheets", "MaxJobsPerUser", NULL);
+                (void) bus_emit_properties_changed(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,
+                                                   "MaxConcurrentSheets", "MaxJobsPerUser", NULL);
         }
         log_info("Configuration %s: at most %u sheets at once, %u active jobs per user, %s.",
                  d->config_path, sheets, jobs, d->exit_on_idle_usec > 0 ? "exit when idle" : "no exit on idle");
@@ -63,7 +68,10 @@ static bool daemon_is_busy(Daemon *d) {
         ConductorStatus st;
 
         conductor_get_status(d->conductor, &st);
-        return st.active_jobs > 0 || st.running_sheets > 0 || polkit_registry_pending(d->polkit) > 0;
+        /* an open peer connection is a client that may still call or be
+         * waiting for signals; on the bus a client can just reactivate us */
+        return st.active_jobs > 0 || st.running_sheets > 0 || polkit_registry_pending(d->polkit) > 0 ||
+                d->n_peers > 0;
 }
 
 static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -76,13 +84,17 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
                 d->last_activity = now;
         else if (now - d->last_activity >= d->exit_on_idle_usec) {
                 /* let go of the name first: a call arriving from now on
-                 * activates a new conductor instead of reaching a dying one */
+                 * activates a new conductor instead of reaching a dying one.
+                 * The socket needs nothing: the service manager keeps
+                 * listening and a new connection starts us again. */
                 log_info("Idle for %llu s, exiting; the next call starts the conductor again.",
                          (unsigned long long) (d->exit_on_idle_usec / USEC_PER_SEC));
                 (void) sd_notify(false, "STOPPING=1");
-                r = sd_bus_release_name(d->bus, CONDUCTOR_BUS_NAME);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to release %s: %m", CONDUCTOR_BUS_NAME);
+                if (d->bus) {
+                        r = sd_bus_release_name(d->bus, CONDUCTOR_BUS_NAME);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to release %s: %m", CONDUCTOR_BUS_NAME);
+                }
                 return sd_event_exit(d->event, 0);
         }
         r = sd_event_source_set_time_relative(s, USEC_PER_SEC);
@@ -91,13 +103,24 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
+int daemon_watch_activity(Daemon *d, sd_bus *bus) {
+        int r;
+
+        r = sd_bus_add_filter(bus, NULL, on_message, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch bus activity: %m");
+        return 0;
+}
+
 int daemon_setup_idle(Daemon *d) {
         int r;
 
         d->last_activity = now_usec(CLOCK_MONOTONIC);
-        r = sd_bus_add_filter(d->bus, NULL, on_message, d);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch bus activity: %m");
+        if (d->bus) {
+                r = daemon_watch_activity(d, d->bus);
+                if (r < 0)
+                        return r;
+        }
         r = sd_event_add_time_relative(d->event, &d->idle_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
                                        100 * USEC_PER_MSEC, on_idle_check, d);
         if (r < 0)

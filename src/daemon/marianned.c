@@ -20,13 +20,16 @@ static const char *arg_state_dir = NULL;
 static unsigned arg_max_concurrent = 0;
 static unsigned arg_max_jobs_per_user = 0;
 static const char *arg_config = NULL;
+static int arg_runner = -1;     /* RunnerChoice; -1 = from the file, else auto */
 static usec_t arg_exit_on_idle = USEC_INFINITY;
 static LogTarget arg_log_target = LOG_TARGET_AUTO;
 static int arg_log_level = LOG_INFO;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
-               "The Marianne job conductor: runs scores and serves org.marianne.Conductor.\n\n"
+               "The Marianne job conductor: runs scores and serves org.marianne.Conductor,\n"
+               "on the bus and, to root, on the sockets the service manager passes\n"
+               "(marianne.socket: peer-to-peer, with or without a bus).\n\n"
                "  -h --help                  Show this help\n"
                "     --version               Show the version\n"
                "     --system                Serve the system bus (default)\n"
@@ -38,6 +41,10 @@ static void help(void) {
                "     --max-concurrent=N      Sheets running at once, all jobs (default 2×CPUs)\n"
                "     --max-jobs-per-user=N   Active jobs one user may have (default 100)\n"
                "     --exit-on-idle=SECONDS  Exit after SECONDS with nothing to do (0: never)\n"
+               "     --runner=auto|local|systemd\n"
+               "                             Where sheets run: transient units of systemd (auto\n"
+               "                             when PID 1 is systemd and we are root) or children\n"
+               "                             of the conductor\n"
                "     --config=PATH           Configuration file (default /etc/marianne/conductor.conf,\n"
                "                             or $XDG_CONFIG_HOME/marianne/conductor.conf with --user);\n"
                "                             options given here win over it\n"
@@ -68,6 +75,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_CONCURRENT,
                 ARG_MAX_JOBS_PER_USER,
                 ARG_EXIT_ON_IDLE,
+                ARG_RUNNER,
                 ARG_CONFIG,
                 ARG_LOG_TARGET,
                 ARG_LOG_LEVEL,
@@ -82,6 +90,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-concurrent", required_argument, NULL, ARG_MAX_CONCURRENT },
                 { "max-jobs-per-user", required_argument, NULL, ARG_MAX_JOBS_PER_USER },
                 { "exit-on-idle",   required_argument, NULL, ARG_EXIT_ON_IDLE   },
+                { "runner",         required_argument, NULL, ARG_RUNNER         },
                 { "config",         required_argument, NULL, ARG_CONFIG         },
                 { "log-target",     required_argument, NULL, ARG_LOG_TARGET     },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
@@ -133,6 +142,13 @@ static int parse_argv(int argc, char *argv[]) {
                                 arg_max_jobs_per_user = (unsigned) n;
                         break;
                 }
+                case ARG_RUNNER:
+                        arg_runner = runner_choice_from_string(optarg);
+                        if (arg_runner < 0) {
+                                fprintf(stderr, "--runner= takes auto, local or systemd, got '%s'.\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case ARG_EXIT_ON_IDLE: {
                         char *end;
                         unsigned long n;
@@ -266,6 +282,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_free_ char *state_dir = NULL, *config_path = NULL, *error = NULL;
         Daemon d = {};
         ConductorConfig config = {};
+        size_t n_sockets;
         sigset_t mask;
         int r;
 
@@ -308,12 +325,6 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGHUP: %m");
 
-        r = connect_bus(&bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus%s%s: %m",
-                                       arg_bus_address ? "given" : arg_user ? "session" : "system",
-                                       arg_bus_address ? " " : "", strempty(arg_bus_address));
-
         config_path = arg_config ? strdup(arg_config) : default_config_path();
         if (!config_path)
                 return log_error_errno(EINVAL, "Cannot tell where the configuration is: set $HOME or pass --config=.");
@@ -324,10 +335,33 @@ static int run(int argc, char *argv[]) {
                 .arg_max_concurrent_sheets = arg_max_concurrent,
                 .arg_max_jobs_per_user = arg_max_jobs_per_user,
                 .arg_exit_on_idle_usec = arg_exit_on_idle,
+                .arg_runner = arg_runner,
         };
-        r = daemon_load_config(&d, &error);
+
+        /* socket activation (marianne.socket): peer-to-peer connections,
+         * served beside the bus or, with no bus to be had, instead of it */
+        r = daemon_take_listen_fds(&d);
         if (r < 0)
-                return log_error_errno(r, "Bad configuration: %s", strna(error));
+                goto finish;
+        n_sockets = (size_t) r;
+
+        r = connect_bus(&bus);
+        if (r < 0 && n_sockets == 0) {
+                log_error_errno(r, "Failed to connect to the %s bus%s%s: %m",
+                                arg_bus_address ? "given" : arg_user ? "session" : "system",
+                                arg_bus_address ? " " : "", strempty(arg_bus_address));
+                goto finish;
+        }
+        if (r < 0)
+                log_notice("Failed to connect to the %s bus%s%s (%s); serving the socket only, with no bus name "
+                           "and no polkit.", arg_bus_address ? "given" : arg_user ? "session" : "system",
+                           arg_bus_address ? " " : "", strempty(arg_bus_address), strerror(-r));
+
+        r = daemon_load_config(&d, &error);
+        if (r < 0) {
+                log_error_errno(r, "Bad configuration: %s", strna(error));
+                goto finish;
+        }
         d.bus = bus;
 
         config = (ConductorConfig) {
@@ -335,51 +369,68 @@ static int run(int argc, char *argv[]) {
                 .max_concurrent_sheets = d.max_concurrent_sheets,
                 .max_active_jobs_per_user = d.max_jobs_per_user,
                 .limits = score_limits_default,
+                .runner = d.runner,
         };
         d.polkit = polkit_registry_new();
-        if (!d.polkit)
-                return log_oom();
+        if (!d.polkit) {
+                r = log_oom();
+                goto finish;
+        }
 
         r = conductor_new(event, &config, &bus_conductor_observer, &d, &d.conductor);
         if (r < 0)
-                return r;
-
-        r = bus_conductor_register(&d);
-        if (r < 0)
                 goto finish;
 
-        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0) {
-                log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-                goto finish;
+        if (bus) {
+                r = bus_conductor_register(&d, bus);
+                if (r < 0)
+                        goto finish;
+
+                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+                        goto finish;
+                }
+                /* Without its bus nobody can reach the conductor: leave, with a
+                 * failure, so the service manager (Restart=) brings it back.
+                 * (Peer connections just end.) */
+                r = sd_bus_set_exit_on_disconnect(bus, true);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to set exit on disconnect: %m");
+                        goto finish;
+                }
         }
-        /* Without its bus nobody can reach the conductor: leave, with a
-         * failure, so the service manager (Restart=) brings it back. */
-        r = sd_bus_set_exit_on_disconnect(bus, true);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set exit on disconnect: %m");
-                goto finish;
-        }
 
-        /* Load before taking the name: a client that sees us sees every job. */
+        /* Load before taking the name or accepting on the socket: a client
+         * that sees us sees every job. */
         r = conductor_load(d.conductor);
         if (r < 0)
                 goto finish;
 
-        r = sd_bus_request_name(bus, CONDUCTOR_BUS_NAME, 0);
-        if (r < 0) {
-                log_error_errno(r, "Failed to acquire bus name %s: %m%s", CONDUCTOR_BUS_NAME,
-                                r == -EEXIST ? " (another conductor is running)" :
-                                r == -EACCES ? " (the bus policy does not allow us to own it; is dbus/org.marianne.Conductor.conf installed?)" : "");
-                goto finish;
+        if (bus) {
+                r = sd_bus_request_name(bus, CONDUCTOR_BUS_NAME, 0);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to acquire bus name %s: %m%s", CONDUCTOR_BUS_NAME,
+                                        r == -EEXIST ? " (another conductor is running)" :
+                                        r == -EACCES ? " (the bus policy does not allow us to own it; is dbus/org.marianne.Conductor.conf installed?)" : "");
+                        goto finish;
+                }
         }
+        r = daemon_start_accepting(&d);
+        if (r < 0)
+                goto finish;
 
         r = daemon_setup_idle(&d);
         if (r < 0)
                 goto finish;
 
-        log_info("Marianne conductor %s serving %s on the %s bus (pid %d).", MARIANNE_VERSION,
-                 CONDUCTOR_BUS_NAME, arg_bus_address ? "given" : arg_user ? "session" : "system", (int) getpid());
+        if (bus)
+                log_info("Marianne conductor %s serving %s on the %s bus%s (pid %d).", MARIANNE_VERSION,
+                         CONDUCTOR_BUS_NAME, arg_bus_address ? "given" : arg_user ? "session" : "system",
+                         n_sockets > 0 ? " and on its socket" : "", (int) getpid());
+        else
+                log_info("Marianne conductor %s serving %s on its socket only (pid %d).", MARIANNE_VERSION,
+                         CONDUCTOR_OBJECT_PATH, (int) getpid());
         (void) sd_notifyf(false, "READY=1\nSTATUS=Serving org.marianne.Conductor: %zu jobs loaded",
                           conductor_n_jobs(d.conductor));
 
@@ -391,6 +442,7 @@ static int run(int argc, char *argv[]) {
 
 finish:
         d.idle_timer = sd_event_source_disable_unref(d.idle_timer);
+        daemon_free_peers(&d);
         d.conductor = conductor_free(d.conductor);
         d.polkit = polkit_registry_free(d.polkit);
         return r;

@@ -12,7 +12,8 @@ MARIANNECTL=${MARIANNECTL:-$BUILD_DIR/src/ctl/mariannectl}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; [ -n "${DAEMON_LOG:-}" ] && [ -f "$DAEMON_LOG" ] && tail -n 40 "$DAEMON_LOG" >&2; exit 1; }
 
-for tool in dbus-daemon busctl gdbus python3; do
+# a test that needs no bus daemon (test-socket.sh) names its own tools
+for tool in ${LIB_REQUIRED_TOOLS:-dbus-daemon busctl gdbus python3}; do
         command -v "$tool" >/dev/null || skip "$tool is not installed (tools/run-tests installs it)"
 done
 
@@ -21,10 +22,12 @@ DAEMON_LOG=$TEST_DIR/marianned.log
 DAEMON_PID=
 BUS_PID=
 MONITOR_PID=
+WATCH_PID=
 
 cleanup() {
         local status=$?
         [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null || true
+        [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null || true
         [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
         [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null || true
         # a sanitizer build reports leaks and undefined behaviour at exit
@@ -58,6 +61,29 @@ start_daemon() {
         done
         fail "marianned did not take its bus name"
 }
+
+# start_socket_daemon [extra marianned options]: marianned socket-activated
+# the way marianne.socket does it, by systemd-socket-activate listening on
+# $SOCKET; the first connection starts it.  No bus daemon: the bus address
+# names nothing, so the conductor serves its socket only.
+# SOCKET_DAEMON_LOG_LEVEL=debug logs every peer connection, for debugging.
+start_socket_daemon() {
+        SOCKET=$TEST_DIR/conductor.socket
+        rm -f "$SOCKET"
+        systemd-socket-activate -l "$SOCKET" ${MARIANNED_WRAPPER:-} "$MARIANNED" --state-dir="$TEST_DIR/state" \
+                --config="$TEST_DIR/conductor.conf" --log-target=stderr ${SOCKET_DAEMON_LOG_LEVEL:+--log-level=$SOCKET_DAEMON_LOG_LEVEL} \
+                --bus-address="unix:path=$TEST_DIR/no-bus-here" "$@" >>"$DAEMON_LOG" 2>&1 &
+        DAEMON_PID=$!
+        for _ in $(seq 100); do
+                [ -S "$SOCKET" ] && return 0
+                kill -0 "$DAEMON_PID" 2>/dev/null || fail "systemd-socket-activate exited at start"
+                sleep 0.05
+        done
+        fail "systemd-socket-activate did not listen on $SOCKET"
+}
+
+# sctl ARGS...: mariannectl over the socket
+sctl() { "$MARIANNECTL" --socket="$SOCKET" "$@"; }
 
 stop_daemon() {
         kill "$DAEMON_PID"
