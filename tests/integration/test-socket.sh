@@ -63,12 +63,17 @@ echo "--- signals reach peers: watch, and PropertiesChanged to gdbus monitor"
 # not through the function: killing a backgrounded function kills its subshell only
 "$MARIANNECTL" --socket="$SOCKET" --json watch > "$TEST_DIR/watch.json" 2>&1 &
 WATCH_PID=$!
-gdbus monitor --address "$(address)" --dest org.marianne.Conductor > "$TEST_DIR/monitor.txt" 2>&1 &
-MONITOR_PID=$!
 wait_accepted "$WATCH_PID"
-for _ in $(seq 600); do
+# a slow (sanitizer) daemon may miss gdbus's connect timeout: try again
+for _try in 1 2 3; do
+        gdbus monitor --address "$(address)" --dest org.marianne.Conductor > "$TEST_DIR/monitor.txt" 2>&1 &
+        MONITOR_PID=$!
+        for _ in $(seq 600); do
+                grep -q "is owned by\|Error connecting" "$TEST_DIR/monitor.txt" && break
+                sleep 0.05
+        done
         grep -q "is owned by" "$TEST_DIR/monitor.txt" && break
-        sleep 0.05
+        kill "$MONITOR_PID" 2>/dev/null || true
 done
 grep -q "is owned by" "$TEST_DIR/monitor.txt" || fail "gdbus monitor did not set up: $(cat "$TEST_DIR/monitor.txt")"
 job=$(sctl start -q "$score")
