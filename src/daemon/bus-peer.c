@@ -32,6 +32,7 @@ struct Peer {
         Daemon *daemon;
         Peer *next;
         sd_bus *bus;
+        sd_event_source *kick;          /* processes what came with the end of authentication */
         bool gone;                      /* disconnected or dropped: the reaper frees it */
         unsigned id;
         uid_t uid;
@@ -61,6 +62,7 @@ bool bus_message_is_from_peer(Daemon *d, sd_bus_message *m) {
 static Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
+        sd_event_source_disable_unref(p->kick);
         /* a peer that went away has nothing left to flush; one still there
          * (at shutdown) gets its last replies */
         if (p->gone)
@@ -169,6 +171,41 @@ static const sd_bus_vtable driver_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
+/* sd-bus reads the end of authentication in one go, and with it whatever
+ * the client sent right after BEGIN (its Hello, its first call); once
+ * running it only looks at its buffer again when the socket has more or
+ * its queue is not empty.  A client that then waits for an answer would
+ * wait for ever.  So once authenticated (the Connected signal, synthesized
+ * by sd-bus), process the connection until it has nothing left. */
+static int on_peer_kick(sd_event_source *s, void *userdata) {
+        Peer *p = userdata;
+        int r;
+
+        if (p->gone)
+                return 0;
+        r = sd_bus_process(p->bus, NULL);
+        if (r < 0) {
+                log_full_errno(LOG_DEBUG, r, "Processing peer connection %u failed, dropping it: %m", p->id);
+                peer_drop(p);
+                return 0;
+        }
+        if (r > 0)      /* there may be more: come back (after everyone else) */
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int on_peer_connected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Peer *p = userdata;
+        int r;
+
+        (void) m;
+        (void) error;
+        r = sd_event_source_set_enabled(p->kick, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to process peer connection %u after authentication: %m", p->id);
+        return 0;
+}
+
 static int peer_new(Daemon *d, int fd, const struct ucred *ucred) {
         static unsigned counter = 0;
         _cleanup_close_ int cfd = fd;
@@ -211,6 +248,15 @@ static int peer_new(Daemon *d, int fd, const struct ucred *ucred) {
          * that matches on it works over the socket too */
         if (r >= 0)
                 r = sd_bus_set_sender(p->bus, CONDUCTOR_BUS_NAME);
+        if (r >= 0)
+                r = sd_bus_set_connected_signal(p->bus, true);
+        if (r >= 0)
+                r = sd_event_add_defer(d->event, &p->kick, on_peer_kick, p);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(p->kick, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_bus_match_signal(p->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Connected", on_peer_connected, p);
         if (r >= 0)
                 r = sd_bus_start(p->bus);
         if (r < 0)
