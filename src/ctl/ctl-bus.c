@@ -3,7 +3,9 @@
 
 #include <stdarg.h>
 
-static int connect_address(const char *address, sd_bus **ret) {
+/* A bus daemon at address (bus_client: Hello and a unique name), or the
+ * conductor itself at the other end of a socket (peer to peer). */
+static int connect_address(const char *address, bool bus_client, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
@@ -13,7 +15,10 @@ static int connect_address(const char *address, sd_bus **ret) {
         r = sd_bus_set_address(bus, address);
         if (r < 0)
                 return r;
-        r = sd_bus_set_bus_client(bus, 1);
+        r = sd_bus_set_bus_client(bus, bus_client);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, true);
         if (r < 0)
                 return r;
         r = sd_bus_start(bus);
@@ -90,19 +95,7 @@ static int connect_socket(const char *path, sd_bus **ret) {
         address = socket_address(path);
         if (!address)
                 return -ENOMEM;
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(bus, address);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_bus_client(bus, false);
-        if (r < 0)
-                return r;
-        r = sd_bus_negotiate_fds(bus, true);
-        if (r < 0)
-                return r;
-        r = sd_bus_start(bus);
+        r = connect_address(address, false, &bus);
         if (r < 0)
                 return r;
         r = wait_until_ready(bus);
@@ -136,7 +129,7 @@ static int open_bus(const Ctl *c, sd_bus **ret) {
         if (c->socket_path)
                 return connect_socket(c->socket_path, ret);
         if (c->bus_address)
-                return connect_address(c->bus_address, ret);
+                return connect_address(c->bus_address, true, ret);
         if (c->user)
                 return sd_bus_open_user(ret);
         return sd_bus_open_system(ret);

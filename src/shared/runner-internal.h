@@ -45,6 +45,11 @@ int runner_open_output(const char *path, int *ret);
  * or the processes' resident memory where the memory controller is off. */
 int cg_sample(const char *cgroup, unsigned *ret_n, uint64_t *ret_cpu_usec, uint64_t *ret_memory);
 
+/* Fill the CPU fields of s from a CPU time sample: never backwards (time
+ * of processes gone unreaped is lost to a sum over live ones), and the
+ * rate since the previous sample, which last_cpu_usec and last_mono keep. */
+void run_stats_set_cpu(RunStats *s, uint64_t cpu_usec, uint64_t *last_cpu_usec, usec_t *last_mono, usec_t now);
+
 /* runner-systemd.c: "marianne-NAME.service", NULL for a name that cannot be one */
 char *systemd_unit_name(const char *name);
 

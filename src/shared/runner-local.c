@@ -473,7 +473,7 @@ static int local_stats(RunHandle *base, RunStats *ret) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n_pids = 0;
         uint64_t cpu = 0, mem = 0;
-        usec_t now = now_usec(CLOCK_MONOTONIC), dt;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         RunStats s = { .pid = h->pid };
         int r;
 
@@ -513,17 +513,9 @@ static int local_stats(RunHandle *base, RunStats *ret) {
                 }
         }
 
-        /* Summing over live processes loses the CPU time of those that
-         * exited unreaped by a member; never let the counter go back. */
-        cpu = MAX(cpu, h->last_cpu_usec);
         s.n_processes = (unsigned) n_pids;
-        s.cpu_usec = cpu;
         s.memory_bytes = mem;
-
-        dt = now > h->last_stats_mono ? now - h->last_stats_mono : 0;
-        s.cpu_percent = dt > 0 ? 100.0 * (double) (cpu - h->last_cpu_usec) / (double) dt : 0.0;
-        h->last_cpu_usec = cpu;
-        h->last_stats_mono = now;
+        run_stats_set_cpu(&s, cpu, &h->last_cpu_usec, &h->last_stats_mono, now);
 
         s.uptime_usec = (h->main_reaped ? h->finished_mono : now) - h->started_mono;
         *ret = s;

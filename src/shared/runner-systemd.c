@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-id128.h>
 
 #include "cgroup.h"
 #include "identity.h"
@@ -37,7 +36,6 @@
 #define SYSTEMD_SERVICE         "org.freedesktop.systemd1.Service"
 #define UNIT_PATH_PREFIX        "/org/freedesktop/systemd1/unit"
 #define CALL_TIMEOUT_USEC       (30 * USEC_PER_SEC)
-#define MANAGER_SLICE           "marianne.slice"
 #define LEGACY_MEMORY_DIR       "/sys/fs/cgroup/memory"
 
 typedef struct SystemdHandle SystemdHandle;
@@ -697,7 +695,7 @@ static int systemd_stats(RunHandle *base, RunStats *ret) {
         SystemdHandle *h = SYSTEMD_HANDLE(base);
         unsigned n_procs = 0;
         uint64_t cpu = 0, mem = 0;
-        usec_t now = now_usec(CLOCK_MONOTONIC), dt;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         RunStats s = { .pid = h->main_pid };
         int k;
 
@@ -707,14 +705,9 @@ static int systemd_stats(RunHandle *base, RunStats *ret) {
                 if (k < 0)
                         return k;
         }
-        cpu = MAX(cpu, h->last_cpu_usec);
         s.n_processes = n_procs;
-        s.cpu_usec = cpu;
         s.memory_bytes = mem;
-        dt = now > h->last_stats_mono ? now - h->last_stats_mono : 0;
-        s.cpu_percent = dt > 0 ? 100.0 * (double) (cpu - h->last_cpu_usec) / (double) dt : 0.0;
-        h->last_cpu_usec = cpu;
-        h->last_stats_mono = now;
+        run_stats_set_cpu(&s, cpu, &h->last_cpu_usec, &h->last_stats_mono, now);
         s.uptime_usec = now - h->started_mono;
         *ret = s;
         return 0;
@@ -788,14 +781,31 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
 static int ensure_connected(SystemdRunner *r);
 
-static int append_exec_start(sd_bus_message *m, const char *path, char **argv) {
+/* A transient unit property whose value needs containers: opens the
+ * (sv) entry and its variant; the caller appends and closes both. */
+static int open_property(sd_bus_message *m, const char *name, const char *contents) {
         int k;
 
         k = sd_bus_message_open_container(m, 'r', "sv");
         if (k >= 0)
-                k = sd_bus_message_append(m, "s", "ExecStart");
+                k = sd_bus_message_append(m, "s", name);
         if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
+                k = sd_bus_message_open_container(m, 'v', contents);
+        return k;
+}
+
+static int close_containers(sd_bus_message *m, unsigned n) {
+        int k = 0;
+
+        for (unsigned i = 0; k >= 0 && i < n; i++)
+                k = sd_bus_message_close_container(m);
+        return k;
+}
+
+static int append_exec_start(sd_bus_message *m, const char *path, char **argv) {
+        int k;
+
+        k = open_property(m, "ExecStart", "a(sasb)");
         if (k >= 0)
                 k = sd_bus_message_open_container(m, 'a', "(sasb)");
         if (k >= 0)
@@ -806,37 +816,23 @@ static int append_exec_start(sd_bus_message *m, const char *path, char **argv) {
                 k = sd_bus_message_append_strv(m, argv);
         if (k >= 0)
                 k = sd_bus_message_append(m, "b", 0);
-        for (int i = 0; k >= 0 && i < 4; i++)
-                k = sd_bus_message_close_container(m);
-        return k;
+        return k < 0 ? k : close_containers(m, 4);
 }
 
 static int append_strv_property(sd_bus_message *m, const char *name, char **l) {
         int k;
 
-        k = sd_bus_message_open_container(m, 'r', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", name);
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "as");
+        k = open_property(m, name, "as");
         if (k >= 0)
                 k = sd_bus_message_append_strv(m, l);
-        if (k >= 0)
-                k = sd_bus_message_close_container(m);
-        if (k >= 0)
-                k = sd_bus_message_close_container(m);
-        return k;
+        return k < 0 ? k : close_containers(m, 2);
 }
 
 /* LogExtraFields= is a list of byte arrays. */
 static int append_log_fields(sd_bus_message *m, char **fields) {
         int k;
 
-        k = sd_bus_message_open_container(m, 'r', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", "LogExtraFields");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "aay");
+        k = open_property(m, "LogExtraFields", "aay");
         if (k >= 0)
                 k = sd_bus_message_open_container(m, 'a', "ay");
         STRV_FOREACH(f, fields) {
@@ -844,9 +840,7 @@ static int append_log_fields(sd_bus_message *m, char **fields) {
                         break;
                 k = sd_bus_message_append_array(m, 'y', *f, strlen(*f));
         }
-        for (int i = 0; k >= 0 && i < 3; i++)
-                k = sd_bus_message_close_container(m);
-        return k;
+        return k < 0 ? k : close_containers(m, 3);
 }
 
 static int append_resources(sd_bus_message *m, const ScoreResources *res) {

@@ -152,6 +152,16 @@ int runner_open_output(const char *path, int *ret) {
         return 0;
 }
 
+void run_stats_set_cpu(RunStats *s, uint64_t cpu_usec, uint64_t *last_cpu_usec, usec_t *last_mono, usec_t now) {
+        usec_t dt = now > *last_mono ? now - *last_mono : 0;
+
+        cpu_usec = MAX(cpu_usec, *last_cpu_usec);
+        s->cpu_usec = cpu_usec;
+        s->cpu_percent = dt > 0 ? 100.0 * (double) (cpu_usec - *last_cpu_usec) / (double) dt : 0.0;
+        *last_cpu_usec = cpu_usec;
+        *last_mono = now;
+}
+
 int cg_sample(const char *cgroup, unsigned *ret_n, uint64_t *ret_cpu_usec, uint64_t *ret_memory) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n_pids = 0;
