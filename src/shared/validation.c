@@ -6,7 +6,6 @@
 
 #include <limits.h>
 #include <poll.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "pyregex.h"
 #include "template.h"
 #include "validation.h"
 
@@ -181,9 +181,6 @@ static int check_contains(const char *path, const char *pattern, ValidationStatu
         size_t size;
         int r;
 
-        if (!pattern)
-                return outcome_set(status, detail, VALIDATION_FAILED, "no pattern configured for %s", path);
-
         r = read_for_search(path, &data, &size, status, detail);
         if (r <= 0)
                 return r;
@@ -193,67 +190,144 @@ static int check_contains(const char *path, const char *pattern, ValidationStatu
         return outcome_set(status, detail, VALIDATION_PASSED, "pattern '%s' found in %s", pattern, path);
 }
 
-/* Scores are written for Python's re, and some start with inline flags such
- * as "(?s)".  POSIX has no such syntax, so a leading flag group is taken
- * off: 'i' maps to REG_ICASE, the others have no POSIX counterpart and are
- * dropped (REG_NEWLINE already gives line-anchored ^ and $). */
-static const char *strip_inline_flags(const char *pattern, int *cflags) {
-        const char *p;
+/* The pattern is Python's, searched as the original Marianne does it:
+ * re.search(pattern, content), no flags, so '^' is the start of the file
+ * and '.' stops at newlines unless the pattern says (?m) or (?s). */
+static int check_regex(const char *path, const char *pattern, const regex_t *re,
+                       ValidationStatus *status, char **detail) {
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r;
 
-        if (!startswith(pattern, "(?"))
-                return pattern;
-        for (p = pattern + 2; *p && strchr("aiLmsux", *p); p++)
-                if (*p == 'i')
-                        *cflags |= REG_ICASE;
-        if (*p != ')' || p == pattern + 2)
-                return pattern;
-        return p + 1;
+        r = read_for_search(path, &data, &size, status, detail);
+        if (r <= 0)
+                return r;
+
+        r = pyregex_search(re, data, size);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return outcome_set(status, detail, VALIDATION_FAILED,
+                                   "matching regular expression '%s' against %s failed: %s",
+                                   pattern, path, strerror(-r));
+        if (r == 0)
+                return outcome_set(status, detail, VALIDATION_FAILED,
+                                   "regular expression '%s' does not match %s", pattern, path);
+        return outcome_set(status, detail, VALIDATION_PASSED,
+                           "regular expression '%s' matches %s", pattern, path);
 }
 
-static int check_regex(const char *path, const char *pattern, ValidationStatus *status, char **detail) {
-        _cleanup_free_ char *data = NULL, *msg = NULL;
-        int cflags = REG_EXTENDED | REG_NEWLINE;
-        const char *re_src;
-        regmatch_t m[1];
-        size_t size, l;
+/* What run_one() worked out for one of the file-based checks. */
+typedef struct FileCheck {
+        ValidationType type;
+        const char *path;
+        const char *pattern;            /* content_contains, content_regex */
+        const regex_t *re;              /* content_regex: pattern, compiled */
+        usec_t started_at;              /* file_modified */
+} FileCheck;
+
+static int check_file_once(const FileCheck *c, ValidationStatus *status, char **detail) {
+        switch (c->type) {
+        case VALIDATION_FILE_EXISTS:
+                return check_stat(c->path, false, c->started_at, status, detail);
+        case VALIDATION_FILE_MODIFIED:
+                return check_stat(c->path, true, c->started_at, status, detail);
+        case VALIDATION_CONTENT_CONTAINS:
+                return check_contains(c->path, c->pattern, status, detail);
+        case VALIDATION_CONTENT_REGEX:
+                return check_regex(c->path, c->pattern, c->re, status, detail);
+        default:
+                return -EINVAL; /* run_file_check() let only these through */
+        }
+}
+
+static void sleep_msec(unsigned ms) {
+        struct timespec ts = {
+                .tv_sec = (time_t) (ms / 1000U),
+                .tv_nsec = (long) (ms % 1000U) * 1000000L,
+        };
+
+        /* the rest of the delay after a signal; nothing else can fail */
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* A file the sheet wrote may show up a moment late (network and FUSE file
+ * systems, a process the backend left finishing in the background), so a
+ * failed file check is made again, retry_count more times, retry_delay_ms
+ * apart.  This runs in the validation child: sleeping blocks nothing, and
+ * the parser's limits bound the wait. */
+static int check_file(const ScoreValidation *v, const FileCheck *c, ValidationStatus *status, char **detail) {
+        unsigned retries = MIN(v->retry_count, VALIDATION_RETRY_COUNT_MAX);
+        unsigned delay = MIN(v->retry_delay_ms, VALIDATION_RETRY_DELAY_MS_MAX);
+        unsigned checks = 0;
+        char *d;
+        int r;
+
+        for (;;) {
+                r = check_file_once(c, status, detail);
+                if (r < 0)
+                        return r;
+                checks++;
+                if (*status == VALIDATION_PASSED || checks > retries)
+                        break;
+                sleep_msec(delay);
+        }
+
+        if (checks == 1)
+                return 0;
+        d = strdup_printf("%s (after %u checks)", *detail, checks);
+        if (!d)
+                return -ENOMEM;
+        free(*detail);
+        *detail = d;
+        return 0;
+}
+
+static void regfreep(regex_t **re) {
+        if (*re)
+                regfree(*re);
+}
+
+static int run_file_check(const ScoreValidation *v, const char *path, usec_t started_at,
+                          ValidationStatus *status, char **detail) {
+        _cleanup_(regfreep) regex_t *compiled = NULL;
+        _cleanup_free_ char *error = NULL;
+        FileCheck c = {
+                .type = v->type,
+                .path = path,
+                .pattern = v->pattern,
+                .started_at = started_at,
+        };
         regex_t re;
         int r;
 
-        if (!pattern)
-                return outcome_set(status, detail, VALIDATION_FAILED, "no pattern configured for %s", path);
-
-        re_src = strip_inline_flags(pattern, &cflags);
-        r = regcomp(&re, re_src, cflags);
-        if (r != 0) {
-                l = regerror(r, &re, NULL, 0);
-                msg = malloc(l);
-                if (!msg)
-                        return -ENOMEM;
-                (void) regerror(r, &re, msg, l);
-                return outcome_set(status, detail, VALIDATION_FAILED,
-                                   "invalid regular expression '%s': %s", pattern, msg);
+        /* what looking again cannot fix is reported at once */
+        switch (v->type) {
+        case VALIDATION_FILE_EXISTS:
+        case VALIDATION_FILE_MODIFIED:
+                break;
+        case VALIDATION_CONTENT_CONTAINS:
+        case VALIDATION_CONTENT_REGEX:
+                if (!v->pattern)
+                        return outcome_set(status, detail, VALIDATION_FAILED, "no pattern configured for %s", path);
+                break;
+        default:
+                return outcome_set(status, detail, VALIDATION_FAILED, "unknown validation type %d", (int) v->type);
         }
 
-        r = read_for_search(path, &data, &size, status, detail);
-        if (r <= 0) {
-                regfree(&re);
-                return r;
+        if (v->type == VALIDATION_CONTENT_REGEX) {
+                r = pyregex_compile(v->pattern, 0, &re, &error);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return outcome_set(status, detail, VALIDATION_FAILED,
+                                           "invalid regular expression '%s': %s", v->pattern, error ?: strerror(-r));
+                compiled = &re;
+                c.re = compiled;
         }
 
-        /* REG_STARTEND: files may contain NUL bytes */
-        m[0].rm_so = 0;
-        m[0].rm_eo = (regoff_t) size;
-        r = regexec(&re, data, 1, m, REG_STARTEND);
-        regfree(&re);
-        if (r == REG_NOMATCH)
-                return outcome_set(status, detail, VALIDATION_FAILED,
-                                   "regular expression '%s' does not match %s", pattern, path);
-        if (r != 0)
-                return outcome_set(status, detail, VALIDATION_FAILED,
-                                   "matching regular expression '%s' against %s failed (out of memory or too complex)",
-                                   pattern, path);
-        return outcome_set(status, detail, VALIDATION_PASSED,
-                           "regular expression '%s' matches %s", pattern, path);
+        return check_file(v, &c, status, detail);
 }
 
 static char *command_snippet(const char *cmd) {
@@ -427,6 +501,8 @@ static int run_one(const Score *s, const ScoreValidation *v, const Value *contex
         _cleanup_free_ char *path = NULL, *cmd = NULL, *err = NULL;
         int r;
 
+        /* Commands are not retried: one can wait for what it needs, within
+         * timeout_seconds, and running it again may not be harmless. */
         if (v->type == VALIDATION_COMMAND_SUCCEEDS) {
                 if (!v->command)
                         return outcome_set(status, detail, VALIDATION_FAILED, "no command configured");
@@ -448,18 +524,7 @@ static int run_one(const Score *s, const ScoreValidation *v, const Value *contex
                 return outcome_set(status, detail, VALIDATION_FAILED, "cannot expand path: %s",
                                    err ?: strerror(-r));
 
-        switch (v->type) {
-        case VALIDATION_FILE_EXISTS:
-                return check_stat(path, false, started_at, status, detail);
-        case VALIDATION_FILE_MODIFIED:
-                return check_stat(path, true, started_at, status, detail);
-        case VALIDATION_CONTENT_CONTAINS:
-                return check_contains(path, v->pattern, status, detail);
-        case VALIDATION_CONTENT_REGEX:
-                return check_regex(path, v->pattern, status, detail);
-        default:
-                return outcome_set(status, detail, VALIDATION_FAILED, "unknown validation type %d", (int) v->type);
-        }
+        return run_file_check(v, path, started_at, status, detail);
 }
 
 static char *default_description(const ScoreValidation *v) {

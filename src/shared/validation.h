@@ -32,7 +32,11 @@ void validation_report_done(ValidationReport *r);
 
 /* Run every validation that applies to sheet num.  attempt_started_at
  * (CLOCK_REALTIME µs) is what file_modified compares mtimes against.
- * Blocking: command_succeeds runs bash -c with its timeout. */
+ * content_regex patterns are Python's, searched as re.search(pattern,
+ * content) would.  Blocking: command_succeeds runs bash -c with its
+ * timeout, and a failed file check (file_exists, file_modified,
+ * content_contains, content_regex) is made again retry_count times,
+ * retry_delay_ms apart, before it counts as failed. */
 int validation_run_all(const Score *s, unsigned num, usec_t attempt_started_at, ValidationReport *ret);
 
 /* True when every applicable validation passed (vacuously true). */

@@ -77,6 +77,7 @@ typedef struct V {
         ValidationType type;
         const char *path, *pattern, *command, *description, *condition;
         unsigned stage, sheet, timeout;
+        unsigned retry_count, retry_delay;      /* 0: no retries, unlike a parsed score */
 } V;
 
 static void add(Score *s, V v) {
@@ -96,6 +97,8 @@ static void add(Score *s, V v) {
                 .stage = v.stage ?: 1,
                 .sheet = v.sheet,
                 .timeout_seconds = v.timeout,
+                .retry_count = v.retry_count,
+                .retry_delay_ms = v.retry_delay,
         };
 }
 
@@ -254,29 +257,228 @@ static void test_content_contains(void **state) {
 static void test_content_regex(void **state) {
         Fixture *f = *state;
         _cleanup_(validation_report_done) ValidationReport r = {};
+        static const char binary[] = "ab\0cd\n";
 
+        /* Python's re.search(pattern, content) with no flags, as the
+         * original Marianne does: '^' is the start of the file and '$' its
+         * end (or just before a final newline) unless (?m), '.' stops at
+         * newlines unless (?s).  Expectations checked with CPython 3.11. */
         ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "^#\\s+");
-        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "^##[[:space:]]Missing");
-        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/y.md", .pattern = "^#\\s+");
         ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(?s)^#+ ");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/y.md", .pattern = "(?s)^#+ ");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/y.md", .pattern = "(?m)^#+ ");
+        /* [[:space:]] is no POSIX class to Python: '[', ':', 's', ... then ']' */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "[[:space:]]");
         ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(?i)^SECOND\\w*$");
-        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "^SECOND");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(?im)^SECOND\\w*$");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/z.md", .pattern = "intro.second");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/z.md", .pattern = "(?s)intro.second");
+        /* 10: '$' before the final newline */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "id \\d{3}-\\d+$");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/y.md", .pattern = "^intro$");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/bin.md", .pattern = "b.c");
         ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/missing.md", .pattern = "x");
-        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "[0-9]{3}-[0-9]+");
-        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "intro.second");
-        WRITE(f, "x.md", "intro\n# Title\nsecondline\nid 123-45\n");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = NULL);
+        /* 15: what cannot be translated or compiled says why */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "a(?=b)");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/x.md", .pattern = "(a)|b\\1");
+        WRITE(f, "x.md", "# Title\nintro\nsecondline\nid 123-45\n");
+        WRITE(f, "y.md", "intro\n# Title\nsecond\n");
+        WRITE(f, "z.md", "intro\nsecond\n");
+        write_file(f, "bin.md", binary, sizeof(binary) - 1);
 
         run(f, 1, 0, &r);
-        expect(&r, 0, 0, VALIDATION_PASSED, "matches");
-        expect(&r, 1, 1, VALIDATION_FAILED, "does not match");
-        expect(&r, 2, 2, VALIDATION_FAILED, "invalid regular expression '('");
-        expect(&r, 3, 3, VALIDATION_PASSED, NULL);
+        expect(&r, 0, 0, VALIDATION_PASSED, "regular expression '^#\\s+' matches");
+        expect(&r, 1, 1, VALIDATION_FAILED, "regular expression '^#\\s+' does not match");
+        assert_non_null(strstr(r.outcomes[1].detail, "/y.md"));
+        expect(&r, 2, 2, VALIDATION_PASSED, NULL);
+        expect(&r, 3, 3, VALIDATION_FAILED, NULL);
         expect(&r, 4, 4, VALIDATION_PASSED, NULL);
         expect(&r, 5, 5, VALIDATION_FAILED, NULL);
-        expect(&r, 6, 6, VALIDATION_FAILED, "does not exist");
+        expect(&r, 6, 6, VALIDATION_FAILED, NULL);
         expect(&r, 7, 7, VALIDATION_PASSED, NULL);
-        /* REG_NEWLINE: '.' does not cross lines */
         expect(&r, 8, 8, VALIDATION_FAILED, NULL);
+        expect(&r, 9, 9, VALIDATION_PASSED, NULL);
+        expect(&r, 10, 10, VALIDATION_PASSED, NULL);
+        expect(&r, 11, 11, VALIDATION_FAILED, NULL);
+        expect(&r, 12, 12, VALIDATION_PASSED, NULL);
+        expect(&r, 13, 13, VALIDATION_FAILED, "does not exist");
+        expect(&r, 14, 14, VALIDATION_FAILED, "no pattern");
+        expect(&r, 15, 15, VALIDATION_FAILED, "invalid regular expression '(': missing ), unterminated subpattern at offset 0");
+        expect(&r, 16, 16, VALIDATION_FAILED,
+               "invalid regular expression 'a(?=b)': lookahead assertion '(?=' is not supported at offset 1");
+        expect(&r, 17, 17, VALIDATION_FAILED, "in the POSIX translation '(a)|b\\1'");
+}
+
+/* The regular expressions of the original scores, on the files a sheet
+ * is asked to write (a Markdown document starting with a heading). */
+static void test_content_regex_scores(void **state) {
+        Fixture *f = *state;
+        _cleanup_(validation_report_done) ValidationReport r = {};
+
+        /* hello.yaml */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/01-world.md", .pattern = "(?s)^#+ ");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/02-character-1.md", .pattern = "(?s)^#+ ");
+        /* simple-sheet.yaml */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/sheet{sheet_num}.md", .pattern = "^#\\s+");
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "{workspace}/sheet2.md", .pattern = "^#\\s+");
+        WRITE(f, "01-world.md", "## The World\n\nA place.\n");
+        /* a preamble before the heading: the original fails this too */
+        WRITE(f, "02-character-1.md", "Here is the vignette:\n\n# Ada\n");
+        WRITE(f, "sheet1.md", "#\tSheet 1\n");
+        WRITE(f, "sheet2.md", "\n# Sheet 2\n");
+
+        run(f, 1, 0, &r);
+        expect(&r, 0, 0, VALIDATION_PASSED, NULL);
+        expect(&r, 1, 1, VALIDATION_FAILED, "does not match");
+        expect(&r, 2, 2, VALIDATION_PASSED, NULL);
+        expect(&r, 3, 3, VALIDATION_FAILED, "does not match");
+}
+
+/* From a child, (re)write name in the workspace after delay_ms, all at
+ * once (rename), while the validation under test is looking for it. */
+static pid_t write_later(const Fixture *f, const char *name, const char *content, unsigned delay_ms) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", f->dir, name);
+        _cleanup_free_ char *tmp = strdup_printf("%s/.%s.tmp", f->dir, name);
+        pid_t pid;
+
+        assert_non_null(path);
+        assert_non_null(tmp);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct timespec ts = { .tv_sec = delay_ms / 1000, .tv_nsec = (long) (delay_ms % 1000) * 1000000L };
+                FILE *file;
+
+                (void) nanosleep(&ts, NULL);
+                file = fopen(tmp, "we");
+                if (!file)
+                        _exit(EXIT_FAILURE);
+                if (fputs(content, file) < 0 || fclose(file) != 0 || rename(tmp, path) < 0)
+                        _exit(EXIT_FAILURE);
+                _exit(EXIT_SUCCESS);
+        }
+        return pid;
+}
+
+static void wait_writer(pid_t pid) {
+        int status;
+
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_retry_late_file(void **state) {
+        Fixture *f = *state;
+        _cleanup_(validation_report_done) ValidationReport r = {};
+        pid_t pid;
+
+        /* the score defaults: three more checks, 200 ms apart */
+        ADD(f->score, .type = VALIDATION_FILE_EXISTS, .path = "late.md", .retry_count = 3, .retry_delay = 200);
+        pid = write_later(f, "late.md", "done\n", 300);
+        run(f, 1, 0, &r);
+        wait_writer(pid);
+        expect(&r, 0, 0, VALIDATION_PASSED, "exists");
+}
+
+static void test_retry_late_content(void **state) {
+        static const struct {
+                ValidationType type;
+                const char *pattern;
+        } checks[] = {
+                { VALIDATION_CONTENT_CONTAINS, "done" },
+                { VALIDATION_CONTENT_REGEX, "(?m)^done$" },
+        };
+        Fixture *f = *state;
+
+        /* one file each: the earlier validations, still in the score,
+         * find theirs finished and pass at once */
+        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                _cleanup_(validation_report_done) ValidationReport r = {};
+                _cleanup_free_ char *name = strdup_printf("out%zu.md", i);
+                pid_t pid;
+
+                assert_non_null(name);
+                WRITE(f, name, "pending\n");
+                ADD(f->score, .type = checks[i].type, .path = name, .pattern = checks[i].pattern,
+                    .retry_count = 3, .retry_delay = 200);
+                pid = write_later(f, name, "started\ndone\n", 300);
+                run(f, 1, 0, &r);
+                wait_writer(pid);
+                for (size_t j = 0; j <= i; j++)
+                        expect(&r, j, j, VALIDATION_PASSED, NULL);
+        }
+}
+
+static void test_retry_late_modification(void **state) {
+        Fixture *f = *state;
+        _cleanup_(validation_report_done) ValidationReport r = {};
+        _cleanup_free_ char *path = strdup_printf("%s/out.md", f->dir);
+        const struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+        pid_t pid;
+
+        assert_non_null(path);
+        WRITE(f, "out.md", "from an earlier attempt\n");
+        assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+
+        ADD(f->score, .type = VALIDATION_FILE_MODIFIED, .path = "out.md", .retry_count = 3, .retry_delay = 200);
+        pid = write_later(f, "out.md", "new\n", 300);
+        run(f, 1, now_usec(CLOCK_REALTIME), &r);
+        wait_writer(pid);
+        expect(&r, 0, 0, VALIDATION_PASSED, "was modified");
+}
+
+static void test_retry_exhausted(void **state) {
+        Fixture *f = *state;
+        _cleanup_(validation_report_done) ValidationReport r = {};
+
+        ADD(f->score, .type = VALIDATION_FILE_EXISTS, .path = "never.md", .retry_count = 0, .retry_delay = 200);
+        ADD(f->score, .type = VALIDATION_FILE_EXISTS, .path = "never.md", .retry_count = 2, .retry_delay = 1);
+        ADD(f->score, .type = VALIDATION_CONTENT_CONTAINS, .path = "x.md", .pattern = "absent",
+            .retry_count = 2, .retry_delay = 1);
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "x.md", .pattern = "^absent",
+            .retry_count = 1, .retry_delay = 1);
+        /* what another look cannot change is not looked at again: these
+         * would take 100 minutes each otherwise */
+        ADD(f->score, .type = VALIDATION_CONTENT_REGEX, .path = "x.md", .pattern = "(?<=a)b",
+            .retry_count = 100, .retry_delay = 60000);
+        ADD(f->score, .type = VALIDATION_CONTENT_CONTAINS, .path = "x.md", .pattern = NULL,
+            .retry_count = 100, .retry_delay = 60000);
+        /* a passing check is not repeated */
+        ADD(f->score, .type = VALIDATION_FILE_EXISTS, .path = "x.md", .retry_count = 100, .retry_delay = 60000);
+        WRITE(f, "x.md", "present\n");
+
+        run(f, 1, 0, &r);
+        expect(&r, 0, 0, VALIDATION_FAILED, "does not exist");
+        assert_null(strstr(r.outcomes[0].detail, "after"));
+        expect(&r, 1, 1, VALIDATION_FAILED, "never.md does not exist (after 3 checks)");
+        expect(&r, 2, 2, VALIDATION_FAILED, "not found in");
+        assert_non_null(strstr(r.outcomes[2].detail, "(after 3 checks)"));
+        expect(&r, 3, 3, VALIDATION_FAILED, "does not match");
+        assert_non_null(strstr(r.outcomes[3].detail, "(after 2 checks)"));
+        expect(&r, 4, 4, VALIDATION_FAILED, "lookbehind");
+        assert_null(strstr(r.outcomes[4].detail, "after"));
+        expect(&r, 5, 5, VALIDATION_FAILED, "no pattern");
+        expect(&r, 6, 6, VALIDATION_PASSED, NULL);
+        assert_null(strstr(r.outcomes[6].detail, "after"));
+}
+
+static void test_command_not_retried(void **state) {
+        Fixture *f = *state;
+        _cleanup_(validation_report_done) ValidationReport r = {};
+        _cleanup_free_ char *path = strdup_printf("%s/runs", f->dir), *data = NULL;
+
+        assert_non_null(path);
+        ADD(f->score, .type = VALIDATION_COMMAND_SUCCEEDS, .command = "echo run >> runs; exit 1",
+            .retry_count = 3, .retry_delay = 1);
+        run(f, 1, 0, &r);
+        expect(&r, 0, 0, VALIDATION_FAILED, "status 1");
+        assert_null(strstr(r.outcomes[0].detail, "after"));
+        assert_int_equal(read_full_file(path, 4096, &data, NULL), 0);
+        assert_string_equal(data, "run\n");
 }
 
 static void test_command(void **state) {
@@ -693,6 +895,12 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_file_modified, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_content_contains, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_content_regex, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_content_regex_scores, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retry_late_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retry_late_content, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retry_late_modification, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retry_exhausted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_command_not_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_command, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_command_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
