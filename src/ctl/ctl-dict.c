@@ -226,26 +226,53 @@ char *ctl_dict_format_value(const CtlDictEntry *e) {
         return strdup(e->text);
 }
 
-int ctl_dict_print(const CtlDict *d, FILE *f, char * const *skip) {
+void ctl_fields_done(CtlFields *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->fields[i].label);
+                free(l->fields[i].value);
+        }
+        free(l->fields);
+        *l = (CtlFields) {};
+}
+
+int ctl_fields_add_take(CtlFields *l, char *label, char *value) {
+        CtlField *n;
+
+        if (!label || !value) {
+                free(label);
+                free(value);
+                return -ENOMEM;
+        }
+        n = reallocarray(l->fields, l->n + 1, sizeof(CtlField));
+        if (!n) {
+                free(label);
+                free(value);
+                return -ENOMEM;
+        }
+        l->fields = n;
+        l->fields[l->n++] = (CtlField) { .label = label, .value = value };
+        return 0;
+}
+
+int ctl_fields_add_entry(CtlFields *l, const CtlDictEntry *e) {
+        return ctl_fields_add_take(l, ctl_label_from_key(e->key), ctl_dict_format_value(e));
+}
+
+int ctl_fields_print(const CtlFields *l, FILE *f) {
         size_t width = 0;
 
-        for (size_t i = 0; i < d->n; i++)
-                if (!strv_contains(skip, d->entries[i].key))
-                        width = MAX(width, strlen(d->entries[i].key));
+        for (size_t i = 0; i < l->n; i++)
+                width = MAX(width, ctl_display_width(l->fields[i].label));
 
-        for (size_t i = 0; i < d->n; i++) {
-                _cleanup_free_ char *label = NULL, *value = NULL;
-                const CtlDictEntry *e = &d->entries[i];
+        for (size_t i = 0; i < l->n; i++) {
+                const CtlField *x = &l->fields[i];
 
-                if (strv_contains(skip, e->key))
-                        continue;
-                label = ctl_label_from_key(e->key);
-                value = ctl_dict_format_value(e);
-                if (!label || !value)
-                        return -ENOMEM;
-                fprintf(f, "%*s: ", (int) width, label);
+                /* pad by display width: a label may hold more than ASCII */
+                fprintf(f, "%*s%s: ", (int) (width - ctl_display_width(x->label)), "", x->label);
                 /* Continuation lines line up under the first one. */
-                for (const char *p = value; ; ) {
+                for (const char *p = x->value; ; ) {
                         const char *nl = strchrnul(p, '\n');
 
                         fprintf(f, "%.*s\n", (int) (nl - p), p);
@@ -256,4 +283,18 @@ int ctl_dict_print(const CtlDict *d, FILE *f, char * const *skip) {
                 }
         }
         return 0;
+}
+
+int ctl_dict_print(const CtlDict *d, FILE *f, char * const *skip) {
+        _cleanup_(ctl_fields_done) CtlFields l = {};
+        int r;
+
+        for (size_t i = 0; i < d->n; i++) {
+                if (strv_contains(skip, d->entries[i].key))
+                        continue;
+                r = ctl_fields_add_entry(&l, &d->entries[i]);
+                if (r < 0)
+                        return r;
+        }
+        return ctl_fields_print(&l, f);
 }

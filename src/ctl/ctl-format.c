@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <langinfo.h>
+#include <math.h>
 #include <pwd.h>
 #include <time.h>
 
@@ -222,4 +223,54 @@ int ctl_parse_unsigned(const char *s, uint64_t max, uint64_t *ret) {
                 return -EINVAL;
         *ret = v;
         return 0;
+}
+
+char *ctl_format_tokens(uint64_t input, uint64_t output) {
+        return strdup_printf("%" PRIu64 " in, %" PRIu64 " out", input, output);
+}
+
+/* Cents are enough from a dollar up; below, four places keep the cost of a
+ * single short sheet from showing as $0.00. */
+char *ctl_format_cost(double usd) {
+        if (!isfinite(usd) || usd < 0)
+                return strdup_printf("$%g (estimated)", usd);
+        if (usd >= 1.0)
+                return strdup_printf("$%.2f (estimated)", usd);
+        return strdup_printf("$%.4f (estimated)", usd);
+}
+
+/* Whole percentages without decimals: "100%", "50%", "66.7%". */
+char *ctl_format_percent(double p) {
+        if (isfinite(p) && floor(p) == p)
+                return strdup_printf("%.0f%%", p);
+        return strdup_printf("%.1f%%", p);
+}
+
+const char *ctl_validation_words(const char *status) {
+        if (streq_ptr(status, "not_run"))
+                return "not run";
+        if (streq_ptr(status, "not_applicable"))
+                return "not applicable";
+        return strna(status);
+}
+
+const char *ctl_validation_mark(const char *status) {
+        if (!is_utf8_locale()) {
+                if (streq_ptr(status, "passed"))
+                        return "[passed]";
+                if (streq_ptr(status, "failed"))
+                        return "[failed]";
+                if (streq_ptr(status, "not_run"))
+                        return "[not run]";
+                if (streq_ptr(status, "not_applicable"))
+                        return "[not applicable]";
+                return "[?]";
+        }
+        if (streq_ptr(status, "passed"))
+                return "\u2713";
+        if (streq_ptr(status, "failed"))
+                return "\u2717";
+        if (streq_ptr(status, "not_run") || streq_ptr(status, "not_applicable"))
+                return "\u2013";
+        return "?";
 }

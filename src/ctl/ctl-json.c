@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "ctl.h"
 
+#include <limits.h>
 #include <math.h>
 
+#include "json-parse.h"
 #include "json.h"
 
 typedef union BasicValue {
@@ -268,4 +270,84 @@ int ctl_json_write_struct_array(FILE *f, sd_bus_message *m, const char *contents
         }
         fputc(']', f);
         return exit_container(m);
+}
+
+void ctl_validations_free(CtlValidation *v, size_t n) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].status);
+                free(v[i].description);
+                free(v[i].detail);
+        }
+        free(v);
+}
+
+/* A string member, or NULL for a missing or null one; -EBADMSG for
+ * anything else. */
+static int validation_string(const Value *o, const char *key, char **ret) {
+        const Value *v = value_map_get(o, key);
+
+        if (!v || v->type == VALUE_NULL) {
+                *ret = NULL;
+                return 0;
+        }
+        if (v->type != VALUE_STRING)
+                return -EBADMSG;
+        *ret = strdup(v->s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int ctl_json_parse_validations(const char *text, CtlValidation **ret, size_t *ret_n) {
+        _cleanup_value_free_ Value *root = NULL;
+        _cleanup_free_ char *error = NULL;
+        CtlValidation *v = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!text || !ret || !ret_n)
+                return -EINVAL;
+        r = json_parse(text, strlen(text), NULL, &root, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || root->type != VALUE_LIST)
+                return -EBADMSG;
+
+        if (root->list.n > 0) {
+                v = calloc(root->list.n, sizeof(CtlValidation));
+                if (!v)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < root->list.n; i++) {
+                const Value *o = root->list.items[i], *index;
+                CtlValidation *x = &v[n];
+
+                if (o->type != VALUE_MAP) {
+                        r = -EBADMSG;
+                        break;
+                }
+                index = value_map_get(o, "index");
+                if (index && (index->type != VALUE_INT || index->i < 0 || index->i > UINT_MAX)) {
+                        r = -EBADMSG;
+                        break;
+                }
+                x->index = index ? (unsigned) index->i : (unsigned) i;
+                n++;    /* counted first, so that a half-filled entry is freed */
+                if ((r = validation_string(o, "status", &x->status)) < 0 ||
+                    (r = validation_string(o, "description", &x->description)) < 0 ||
+                    (r = validation_string(o, "detail", &x->detail)) < 0)
+                        break;
+                if (!x->status) {
+                        r = -EBADMSG;
+                        break;
+                }
+        }
+        if (r < 0) {
+                ctl_validations_free(v, n);
+                return r;
+        }
+
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }

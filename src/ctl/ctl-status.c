@@ -186,6 +186,7 @@ static void field_time(const CtlDict *d, const char *label, const char *key) {
 static void print_job_status(const CtlDict *d) {
         const char *state = ctl_dict_string(d, "status");
         const CtlDictEntry *owner = ctl_dict_get(d, "owner");
+        const CtlDictEntry *cost = ctl_dict_get(d, "cost_usd");
         _cleanup_free_ char *id = ctl_sanitize(ctl_dict_string(d, "id"), false);
         _cleanup_free_ char *name = ctl_sanitize(ctl_dict_string(d, "name"), false);
         _cleanup_free_ char *sheets = NULL, *user = NULL, *owner_text = NULL;
@@ -202,12 +203,23 @@ static void print_job_status(const CtlDict *d) {
         field("Workspace", ctl_dict_string(d, "workspace"));
         if (!isempty(ctl_dict_string(d, "score_path")))
                 field("Score", ctl_dict_string(d, "score_path"));
+        if (!isempty(ctl_dict_string(d, "parent_job")))
+                field("Chained from", ctl_dict_string(d, "parent_job"));
         sheets = strdup_printf("%" PRIu64 " total, %" PRIu64 " completed, %" PRIu64 " failed, %"
                                PRIu64 " running, %" PRIu64 " skipped",
                                ctl_dict_u64(d, "total_sheets"), ctl_dict_u64(d, "completed_sheets"),
                                ctl_dict_u64(d, "failed_sheets"), ctl_dict_u64(d, "running_sheets"),
                                ctl_dict_u64(d, "skipped_sheets"));
         field("Sheets", sheets);
+        if (ctl_dict_get(d, "input_tokens")) {
+                _cleanup_free_ char *tokens = ctl_format_tokens(ctl_dict_u64(d, "input_tokens"),
+                                                                ctl_dict_u64(d, "output_tokens"));
+                field("Tokens", tokens);
+        }
+        if (cost && cost->is_number) {
+                _cleanup_free_ char *text = ctl_format_cost(cost->d);
+                field("Cost", text);
+        }
         if (ctl_dict_u64(d, "start_sheet") > 1)
                 field("Start sheet", ctl_dict_string(d, "start_sheet"));
         if (streq_ptr(ctl_dict_string(d, "self_healing"), "yes"))
@@ -351,6 +363,160 @@ static void print_tail(const CtlDict *d, const char *key, const char *title) {
                strempty(indented), endswith(text, "\n") ? "" : "\n");
 }
 
+typedef enum ValidationBlock {
+        VALIDATION_BLOCK_NONE,          /* no results: the score has none, or the sheet has not run */
+        VALIDATION_BLOCK_PARSED,
+        VALIDATION_BLOCK_RAW,           /* details we cannot read, shown as they are */
+} ValidationBlock;
+
+/* Whether 'mariannectl sheet' shows a "Validations:" block, with the
+ * outcomes of validation_details (the caller frees them) when it does. */
+static int sheet_validations(const CtlDict *d, CtlValidation **ret, size_t *ret_n) {
+        const char *details = ctl_dict_string(d, "validation_details");
+        bool counted = ctl_dict_u64(d, "passed_validations") + ctl_dict_u64(d, "failed_validations") > 0;
+        int r;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (isempty(details))
+                return counted ? VALIDATION_BLOCK_PARSED : VALIDATION_BLOCK_NONE;
+        r = ctl_json_parse_validations(details, ret, ret_n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return VALIDATION_BLOCK_RAW;
+        return *ret_n > 0 || counted ? VALIDATION_BLOCK_PARSED : VALIDATION_BLOCK_NONE;
+}
+
+/* Keys of GetSheet shown in blocks of their own, or folded into the line
+ * of another key. */
+static const char * const folded_keys[] = {
+        "stdout_tail", "stderr_tail", "validation_details", "instrument_index", "output_tokens", NULL,
+};
+
+/* Summed up under "Validations:" when that block is shown. */
+static const char * const validation_count_keys[] = {
+        "passed_validations", "failed_validations", "last_pass_percentage", NULL,
+};
+
+int ctl_print_sheet_details(const CtlDict *d, FILE *f) {
+        _cleanup_(ctl_fields_done) CtlFields l = {};
+        CtlValidation *v = NULL;
+        size_t n = 0;
+        bool block;
+        int r;
+
+        r = sheet_validations(d, &v, &n);
+        ctl_validations_free(v, n);
+        if (r < 0)
+                return r;
+        block = r != VALIDATION_BLOCK_NONE;
+
+        for (size_t i = 0; i < d->n; i++) {
+                const CtlDictEntry *e = &d->entries[i];
+                const char *k = e->key;
+
+                if (strv_contains((char **) folded_keys, k))
+                        continue;
+                if (block && strv_contains((char **) validation_count_keys, k))
+                        continue;
+
+                if (streq(k, "instrument")) {
+                        uint64_t fallback = ctl_dict_u64(d, "instrument_index");
+
+                        r = ctl_fields_add_take(&l, strdup("Instrument"),
+                                                fallback > 0 ? strdup_printf("%s (fallback %" PRIu64 ")", e->text, fallback)
+                                                             : strdup(e->text));
+                } else if (streq(k, "input_tokens"))
+                        r = ctl_fields_add_take(&l, strdup("Tokens"),
+                                                ctl_format_tokens(e->u, ctl_dict_u64(d, "output_tokens")));
+                else if (streq(k, "cost_usd"))
+                        r = ctl_fields_add_take(&l, strdup("Cost"), ctl_format_cost(e->d));
+                else if (streq(k, "rate_limit_waits")) {
+                        if (e->u == 0)
+                                continue;
+                        r = ctl_fields_add_take(&l, strdup("Rate-limit waits"), strdup(e->text));
+                } else
+                        r = ctl_fields_add_entry(&l, e);
+                if (r < 0)
+                        return r;
+        }
+        return ctl_fields_print(&l, f);
+}
+
+static int print_validation(FILE *f, const CtlValidation *v) {
+        _cleanup_free_ char *description = NULL, *detail = NULL, *indented = NULL;
+        const char *mark = ctl_validation_mark(v->status);
+        const char *color = streq_ptr(v->status, "passed") ? ctl_state_color("completed") :
+                            streq_ptr(v->status, "failed") ? ctl_state_color("failed") : "";
+
+        /* The score's descriptions and the details (command output among
+         * them) come from the job's owner: never let them drive the
+         * terminal, escaped or not in the JSON. */
+        description = v->description ? ctl_sanitize(v->description, false)
+                                     : strdup_printf("validation %u", v->index + 1);
+        if (!description)
+                return -ENOMEM;
+        fprintf(f, "    %s%s%s %s", color, mark, *color ? ctl_color_reset() : "", description);
+        /* the dash stands for two outcomes: say which */
+        if (streq(mark, "\u2013"))
+                fprintf(f, " (%s)", ctl_validation_words(v->status));
+        fputc('\n', f);
+
+        if (isempty(v->detail))
+                return 0;
+        detail = ctl_sanitize(v->detail, true);
+        if (!detail)
+                return -ENOMEM;
+        indented = ctl_indent(detail, "      ");
+        if (!indented)
+                return -ENOMEM;
+        fprintf(f, "%s%s", indented, endswith(indented, "\n") ? "" : "\n");
+        return 0;
+}
+
+int ctl_print_validations(const CtlDict *d, FILE *f) {
+        _cleanup_free_ char *percent = NULL;
+        const CtlDictEntry *pct = ctl_dict_get(d, "last_pass_percentage");
+        uint64_t passed = ctl_dict_u64(d, "passed_validations");
+        uint64_t failed = ctl_dict_u64(d, "failed_validations");
+        CtlValidation *v = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sheet_validations(d, &v, &n);
+        if (r <= VALIDATION_BLOCK_NONE)
+                return r;
+
+        fputs("\nValidations:\n", f);
+        if (r == VALIDATION_BLOCK_RAW) {
+                /* Written by a conductor we do not understand: show it as it is. */
+                _cleanup_free_ char *raw = ctl_indent(ctl_dict_string(d, "validation_details"), "    ");
+
+                if (!raw)
+                        return -ENOMEM;
+                fprintf(f, "%s\n", raw);
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = print_validation(f, &v[i]);
+                if (r < 0) {
+                        ctl_validations_free(v, n);
+                        return r;
+                }
+        }
+        ctl_validations_free(v, n);
+
+        if (passed + failed == 0) {
+                fputs("    None applied.\n", f);
+                return 0;
+        }
+        percent = ctl_format_percent(pct && pct->is_number ? pct->d : (double) passed * 100.0 / (double) (passed + failed));
+        if (!percent)
+                return -ENOMEM;
+        fprintf(f, "    %" PRIu64 " of %" PRIu64 " passed (%s)\n", passed, passed + failed, percent);
+        return 0;
+}
+
 int ctl_cmd_sheet(Ctl *c, char **args) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -390,7 +556,9 @@ int ctl_cmd_sheet(Ctl *c, char **args) {
         }
         r = ctl_dict_read(reply, &d);
         if (r >= 0)
-                r = ctl_dict_print(d, stdout, (char *[]) { (char *) "stdout_tail", (char *) "stderr_tail", NULL });
+                r = ctl_print_sheet_details(d, stdout);
+        if (r >= 0)
+                r = ctl_print_validations(d, stdout);
         if (r < 0)
                 return ctl_log_parse_error(r);
         print_tail(d, "stdout_tail", "Output (stdout, last lines)");

@@ -58,8 +58,41 @@ static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, ch
 
 /* ---- status dictionaries ---------------------------------------------- */
 
+typedef struct JobUsage {
+        bool has_tokens;
+        uint64_t input_tokens;
+        uint64_t output_tokens;
+        bool has_cost;
+        double cost_usd;
+} JobUsage;
+
+static uint64_t add_saturating(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Tokens and estimated cost over the sheets that reported any. */
+static JobUsage job_usage(const Job *j) {
+        JobUsage u = {};
+
+        for (unsigned i = 0; j->sheets && i < j->rec.total_sheets; i++) {
+                const SheetRecord *sr = &j->sheets[i];
+
+                if (sr->has_tokens) {
+                        u.has_tokens = true;
+                        u.input_tokens = add_saturating(u.input_tokens, sr->input_tokens);
+                        u.output_tokens = add_saturating(u.output_tokens, sr->output_tokens);
+                }
+                if (sr->has_cost) {
+                        u.has_cost = true;
+                        u.cost_usd += sr->cost_usd;
+                }
+        }
+        return u;
+}
+
 int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j) {
         const JobRecord *rec = &j->rec;
+        JobUsage usage = job_usage(j);
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -85,7 +118,12 @@ int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j) {
             (r = dict_append_b(reply, "self_healing", rec->self_healing)) < 0 ||
             (r = dict_append_u(reply, "start_sheet", rec->start_sheet)) < 0 ||
             (r = dict_append_s(reply, "error", rec->error)) < 0 ||
-            (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(conductor_runner_mode(d->conductor)))) < 0)
+            (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(conductor_runner_mode(d->conductor)))) < 0 ||
+            (r = dict_append_s(reply, "parent_job", rec->parent_job)) < 0 ||
+            (r = dict_append_u(reply, "chain_depth", rec->chain_depth)) < 0 ||
+            (usage.has_tokens && (r = dict_append_t(reply, "input_tokens", usage.input_tokens)) < 0) ||
+            (usage.has_tokens && (r = dict_append_t(reply, "output_tokens", usage.output_tokens)) < 0) ||
+            (usage.has_cost && (r = dict_append_d(reply, "cost_usd", usage.cost_usd)) < 0))
                 return r;
         return sd_bus_message_close_container(reply);
 }
@@ -114,6 +152,10 @@ int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num,
             (r = dict_append_t(reply, "started_at", sr.started_at)) < 0 ||
             (r = dict_append_t(reply, "completed_at", sr.completed_at)) < 0 ||
             (r = dict_append_u(reply, "attempt_count", sr.attempt_count)) < 0 ||
+            (r = dict_append_s(reply, "instrument", sr.instrument)) < 0 ||
+            (r = dict_append_u(reply, "instrument_index", sr.instrument_index)) < 0 ||
+            (r = dict_append_u(reply, "completion_attempts", sr.completion_attempts)) < 0 ||
+            (r = dict_append_u(reply, "rate_limit_waits", sr.rate_limit_waits)) < 0 ||
             (sr.has_exit_code && (r = dict_append_i(reply, "exit_code", sr.exit_code)) < 0) ||
             (sr.exit_signal > 0 && (r = dict_append_i(reply, "exit_signal", sr.exit_signal)) < 0) ||
             (r = dict_append_s(reply, "exit_reason", sr.exit_reason)) < 0 ||
@@ -125,6 +167,9 @@ int bus_job_append_sheet(sd_bus_message *reply, Daemon *d, Job *j, unsigned num,
             (r = dict_append_u(reply, "failed_validations", sr.failed_validations)) < 0 ||
             (sr.validation_passed >= 0 && (r = dict_append_d(reply, "last_pass_percentage", sr.pass_percentage)) < 0) ||
             (sr.attempt_count > 0 && (r = dict_append_d(reply, "execution_duration_seconds", sr.duration_seconds)) < 0) ||
+            (sr.has_tokens && (r = dict_append_t(reply, "input_tokens", sr.input_tokens)) < 0) ||
+            (sr.has_tokens && (r = dict_append_t(reply, "output_tokens", sr.output_tokens)) < 0) ||
+            (sr.has_cost && (r = dict_append_d(reply, "cost_usd", sr.cost_usd)) < 0) ||
             (r = dict_append_s(reply, "stdout_tail", sr.stdout_tail)) < 0 ||
             (r = dict_append_s(reply, "stderr_tail", sr.stderr_tail)) < 0 ||
             (r = dict_append_b(reply, "output_truncated", sr.output_truncated)) < 0 ||

@@ -87,6 +87,26 @@ static const char * const migrations[] = {
         /* 2: the systemd runner's transient unit of an attempt, which a
          * restarted conductor adopts */
         "ALTER TABLE attempts ADD COLUMN unit TEXT;",
+
+        /* 3: AI instruments.  Per sheet the instrument of its latest
+         * attempt and its place in the fallback chain, the tokens and
+         * estimated cost summed over its attempts (NULL: never reported),
+         * completion-mode re-runs and rate-limit waits; per attempt its
+         * instrument and why it ran (NULL: a plain run); per job the job
+         * whose on_success hook started it (NULL: a user did) and how deep
+         * in such a chain it is.  parent_job is no foreign key: a chained
+         * job keeps naming its parent after the parent was cleared. */
+        "ALTER TABLE sheets ADD COLUMN instrument TEXT;"
+        "ALTER TABLE sheets ADD COLUMN instrument_index INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE sheets ADD COLUMN input_tokens INTEGER;"
+        "ALTER TABLE sheets ADD COLUMN output_tokens INTEGER;"
+        "ALTER TABLE sheets ADD COLUMN cost_usd REAL;"
+        "ALTER TABLE sheets ADD COLUMN completion_attempts INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE sheets ADD COLUMN rate_limit_waits INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE attempts ADD COLUMN instrument TEXT;"
+        "ALTER TABLE attempts ADD COLUMN kind TEXT;"
+        "ALTER TABLE jobs ADD COLUMN parent_job TEXT;"
+        "ALTER TABLE jobs ADD COLUMN chain_depth INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
@@ -95,13 +115,13 @@ _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
 #define JOB_COLUMNS                                                     \
         "id, seq, name, score_path, score_yaml, base_dir, workspace, state, " \
         "owner_uid, owner_gid, self_healing, start_sheet, total_sheets, " \
-        "created_at, started_at, finished_at, error"
+        "created_at, started_at, finished_at, error, parent_job, chain_depth"
 
 /* seq is only assigned on first insert, so updates keep creation order. */
 #define JOB_INSERT                                                      \
         "INSERT INTO jobs (" JOB_COLUMNS ") VALUES "                    \
         "(?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?2, ?3, ?4, ?5, ?6, ?7, " \
-        "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
 
 #define JOB_UPSERT                                                      \
         JOB_INSERT " ON CONFLICT (id) DO UPDATE SET "                   \
@@ -112,19 +132,21 @@ _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
         "self_healing = excluded.self_healing, start_sheet = excluded.start_sheet, " \
         "total_sheets = excluded.total_sheets, created_at = excluded.created_at, " \
         "started_at = excluded.started_at, finished_at = excluded.finished_at, " \
-        "error = excluded.error"
+        "error = excluded.error, parent_job = excluded.parent_job, "   \
+        "chain_depth = excluded.chain_depth"
 
 #define SHEET_COLUMNS                                                   \
         "job_id, num, state, attempt_count, started_at, completed_at, next_retry_at, " \
         "exit_code, exit_signal, exit_reason, error_message, error_category, " \
         "validation_passed, validation_details, passed_validations, failed_validations, " \
         "pass_percentage, duration_seconds, stdout_tail, stderr_tail, output_truncated, " \
-        "execution_mode, stage, instance"
+        "execution_mode, stage, instance, instrument, instrument_index, input_tokens, " \
+        "output_tokens, cost_usd, completion_attempts, rate_limit_waits"
 
 #define SHEET_INSERT                                                    \
         "INSERT INTO sheets (" SHEET_COLUMNS ") VALUES "                \
         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, " \
-        "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+        "?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"
 
 #define SHEET_UPSERT                                                    \
         SHEET_INSERT " ON CONFLICT (job_id, num) DO UPDATE SET "        \
@@ -141,21 +163,26 @@ _Static_assert(ELEMENTSOF(migrations) == STORE_SCHEMA_VERSION,
         "duration_seconds = excluded.duration_seconds, stdout_tail = excluded.stdout_tail, " \
         "stderr_tail = excluded.stderr_tail, output_truncated = excluded.output_truncated, " \
         "execution_mode = excluded.execution_mode, stage = excluded.stage, " \
-        "instance = excluded.instance"
+        "instance = excluded.instance, instrument = excluded.instrument, " \
+        "instrument_index = excluded.instrument_index, "                \
+        "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, " \
+        "cost_usd = excluded.cost_usd, completion_attempts = excluded.completion_attempts, " \
+        "rate_limit_waits = excluded.rate_limit_waits"
 
 #define ATTEMPT_COLUMNS                                                 \
         "job_id, sheet, attempt, started_at, finished_at, pid, pid_starttime, cgroup, " \
-        "exit_code, exit_signal, outcome, log_dir, unit"
+        "exit_code, exit_signal, outcome, log_dir, unit, instrument, kind"
 
 #define ATTEMPT_UPSERT                                                  \
         "INSERT INTO attempts (" ATTEMPT_COLUMNS ") VALUES "            \
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "     \
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) " \
         "ON CONFLICT (job_id, sheet, attempt) DO UPDATE SET "           \
         "started_at = excluded.started_at, finished_at = excluded.finished_at, " \
         "pid = excluded.pid, pid_starttime = excluded.pid_starttime, "  \
         "cgroup = excluded.cgroup, exit_code = excluded.exit_code, "    \
         "exit_signal = excluded.exit_signal, outcome = excluded.outcome, " \
-        "log_dir = excluded.log_dir, unit = excluded.unit"
+        "log_dir = excluded.log_dir, unit = excluded.unit, "            \
+        "instrument = excluded.instrument, kind = excluded.kind"
 
 typedef enum StatementId {
         STMT_BEGIN,
@@ -351,6 +378,16 @@ static int bind_usec(Store *s, sqlite3_stmt *st, int idx, usec_t v) {
 
 static int bind_exit_code(Store *s, sqlite3_stmt *st, int idx, bool has, int code) {
         return has ? bind_int64(s, st, idx, code) : bind_null(s, st, idx);
+}
+
+/* Token counts beyond INT64_MAX wrap to negative integers and come back
+ * unchanged, like bind_usec(). */
+static int bind_tokens(Store *s, sqlite3_stmt *st, int idx, bool has, uint64_t v) {
+        return has ? bind_int64(s, st, idx, (int64_t) v) : bind_null(s, st, idx);
+}
+
+static int bind_cost(Store *s, sqlite3_stmt *st, int idx, bool has, double v) {
+        return has ? bind_double(s, st, idx, v) : bind_null(s, st, idx);
 }
 
 static usec_t column_usec(sqlite3_stmt *st, int col) {
@@ -746,7 +783,9 @@ static int bind_job(Store *s, sqlite3_stmt *st, const JobRecord *j) {
             (r = bind_usec(s, st, 13, j->created_at)) < 0 ||
             (r = bind_usec(s, st, 14, j->started_at)) < 0 ||
             (r = bind_usec(s, st, 15, j->finished_at)) < 0 ||
-            (r = bind_text(s, st, 16, j->error)) < 0)
+            (r = bind_text(s, st, 16, j->error)) < 0 ||
+            (r = bind_text(s, st, 17, j->parent_job)) < 0 ||
+            (r = bind_int64(s, st, 18, j->chain_depth)) < 0)
                 return r;
         return 0;
 }
@@ -804,7 +843,14 @@ static int bind_sheet(Store *s, sqlite3_stmt *st, const char *job_id, const Shee
             (r = bind_int64(s, st, 21, x->output_truncated)) < 0 ||
             (r = bind_text(s, st, 22, x->execution_mode)) < 0 ||
             (r = bind_int64(s, st, 23, x->stage)) < 0 ||
-            (r = bind_int64(s, st, 24, x->instance)) < 0)
+            (r = bind_int64(s, st, 24, x->instance)) < 0 ||
+            (r = bind_text(s, st, 25, x->instrument)) < 0 ||
+            (r = bind_int64(s, st, 26, x->instrument_index)) < 0 ||
+            (r = bind_tokens(s, st, 27, x->has_tokens, x->input_tokens)) < 0 ||
+            (r = bind_tokens(s, st, 28, x->has_tokens, x->output_tokens)) < 0 ||
+            (r = bind_cost(s, st, 29, x->has_cost, x->cost_usd)) < 0 ||
+            (r = bind_int64(s, st, 30, x->completion_attempts)) < 0 ||
+            (r = bind_int64(s, st, 31, x->rate_limit_waits)) < 0)
                 return r;
         return 0;
 }
@@ -853,7 +899,9 @@ int store_save_attempt(Store *s, const char *job_id, const AttemptRecord *a) {
             (r = bind_int64(s, st, 10, a->exit_signal)) < 0 ||
             (r = bind_text(s, st, 11, a->outcome)) < 0 ||
             (r = bind_text(s, st, 12, a->log_dir)) < 0 ||
-            (r = bind_text(s, st, 13, a->unit)) < 0) {
+            (r = bind_text(s, st, 13, a->unit)) < 0 ||
+            (r = bind_text(s, st, 14, a->instrument)) < 0 ||
+            (r = bind_text(s, st, 15, a->kind)) < 0) {
                 stmt_done(st);
                 return r;
         }
@@ -929,7 +977,8 @@ static int load_job_row(Store *s, sqlite3_stmt *st, JobRecord *j) {
             (r = column_strdup(s, st, 5, &j->base_dir)) < 0 ||
             (r = column_strdup(s, st, 6, &j->workspace)) < 0 ||
             (r = column_strdup(s, st, 7, &state)) < 0 ||
-            (r = column_strdup(s, st, 16, &j->error)) < 0)
+            (r = column_strdup(s, st, 16, &j->error)) < 0 ||
+            (r = column_strdup(s, st, 17, &j->parent_job)) < 0)
                 return r;
 
         j->state = job_state_from_string(state);
@@ -945,6 +994,7 @@ static int load_job_row(Store *s, sqlite3_stmt *st, JobRecord *j) {
         j->created_at = column_usec(st, 13);
         j->started_at = column_usec(st, 14);
         j->finished_at = column_usec(st, 15);
+        j->chain_depth = (unsigned) sqlite3_column_int64(st, 18);
         return 0;
 }
 
@@ -997,7 +1047,8 @@ static int load_sheet_row(Store *s, sqlite3_stmt *st, const char *job_id, SheetR
             (r = column_strdup(s, st, 13, &x->validation_details)) < 0 ||
             (r = column_strdup(s, st, 18, &x->stdout_tail)) < 0 ||
             (r = column_strdup(s, st, 19, &x->stderr_tail)) < 0 ||
-            (r = column_strdup(s, st, 21, &x->execution_mode)) < 0)
+            (r = column_strdup(s, st, 21, &x->execution_mode)) < 0 ||
+            (r = column_strdup(s, st, 24, &x->instrument)) < 0)
                 return r;
 
         x->num = (unsigned) sqlite3_column_int64(st, 1);
@@ -1021,6 +1072,15 @@ static int load_sheet_row(Store *s, sqlite3_stmt *st, const char *job_id, SheetR
         x->pass_percentage = sqlite3_column_double(st, 16);
         x->duration_seconds = sqlite3_column_double(st, 17);
         x->output_truncated = sqlite3_column_int64(st, 20) != 0;
+        x->instrument_index = (unsigned) sqlite3_column_int64(st, 25);
+        /* Both counts are written together; either one present is enough. */
+        x->has_tokens = !column_is_null(st, 26) || !column_is_null(st, 27);
+        x->input_tokens = (uint64_t) sqlite3_column_int64(st, 26);
+        x->output_tokens = (uint64_t) sqlite3_column_int64(st, 27);
+        x->has_cost = !column_is_null(st, 28);
+        x->cost_usd = x->has_cost ? sqlite3_column_double(st, 28) : 0;
+        x->completion_attempts = (unsigned) sqlite3_column_int64(st, 29);
+        x->rate_limit_waits = (unsigned) sqlite3_column_int64(st, 30);
         return 0;
 }
 
@@ -1069,7 +1129,9 @@ static int load_attempt_row(Store *s, sqlite3_stmt *st, AttemptRecord *x) {
         if ((r = column_strdup(s, st, 7, &x->cgroup)) < 0 ||
             (r = column_strdup(s, st, 10, &x->outcome)) < 0 ||
             (r = column_strdup(s, st, 11, &x->log_dir)) < 0 ||
-            (r = column_strdup(s, st, 12, &x->unit)) < 0)
+            (r = column_strdup(s, st, 12, &x->unit)) < 0 ||
+            (r = column_strdup(s, st, 13, &x->instrument)) < 0 ||
+            (r = column_strdup(s, st, 14, &x->kind)) < 0)
                 return r;
 
         x->sheet = (unsigned) sqlite3_column_int64(st, 1);
@@ -1204,7 +1266,9 @@ void job_record_done(JobRecord *j) {
         free(j->base_dir);
         free(j->workspace);
         free(j->error);
+        free(j->parent_job);
         j->id = j->name = j->score_path = j->score_yaml = j->base_dir = j->workspace = j->error = NULL;
+        j->parent_job = NULL;
 }
 
 void sheet_record_done(SheetRecord *x) {
@@ -1217,8 +1281,9 @@ void sheet_record_done(SheetRecord *x) {
         free(x->stdout_tail);
         free(x->stderr_tail);
         free(x->execution_mode);
+        free(x->instrument);
         x->exit_reason = x->error_message = x->error_category = x->validation_details = NULL;
-        x->stdout_tail = x->stderr_tail = x->execution_mode = NULL;
+        x->stdout_tail = x->stderr_tail = x->execution_mode = x->instrument = NULL;
 }
 
 void attempt_record_done(AttemptRecord *a) {
@@ -1228,7 +1293,9 @@ void attempt_record_done(AttemptRecord *a) {
         free(a->outcome);
         free(a->log_dir);
         free(a->unit);
-        a->cgroup = a->outcome = a->log_dir = a->unit = NULL;
+        free(a->instrument);
+        free(a->kind);
+        a->cgroup = a->outcome = a->log_dir = a->unit = a->instrument = a->kind = NULL;
 }
 
 void store_release_memory(Store *s) {

@@ -9,7 +9,7 @@
 
 typedef struct Store Store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct JobRecord {
         char *id;
@@ -28,6 +28,8 @@ typedef struct JobRecord {
         usec_t started_at;
         usec_t finished_at;
         char *error;            /* last job-level error message, or NULL */
+        char *parent_job;       /* id of the job whose on_success hook started this one, or NULL */
+        unsigned chain_depth;   /* hooks between this job and one started by a user; 0 for the latter */
 } JobRecord;
 
 typedef struct SheetRecord {
@@ -36,7 +38,8 @@ typedef struct SheetRecord {
         unsigned attempt_count;
         usec_t started_at;
         usec_t completed_at;
-        usec_t next_retry_at;   /* CLOCK_REALTIME µs when retry_scheduled */
+        usec_t next_retry_at;   /* CLOCK_REALTIME µs: the retry when retry_scheduled, the
+                                 * wake-up (e.g. a rate limit lifting) when waiting; 0 = none */
         bool has_exit_code;
         int exit_code;
         int exit_signal;        /* 0 = none */
@@ -55,6 +58,15 @@ typedef struct SheetRecord {
         char *execution_mode;   /* "cgroup" or "process-group" */
         unsigned stage;         /* from the score's expansion, kept for finished jobs */
         unsigned instance;
+        char *instrument;       /* profile the latest attempt ran with; NULL before the first */
+        unsigned instrument_index; /* 0 = the primary instrument, k = the k-th fallback */
+        bool has_tokens;        /* the instrument reported token counts */
+        uint64_t input_tokens;  /* summed over the sheet's attempts */
+        uint64_t output_tokens;
+        bool has_cost;          /* an estimated cost is known */
+        double cost_usd;        /* estimated, summed over the sheet's attempts */
+        unsigned completion_attempts; /* completion-mode re-runs spent */
+        unsigned rate_limit_waits;    /* times the sheet waited for a rate limit to lift */
 } SheetRecord;
 
 typedef struct AttemptRecord {
@@ -71,6 +83,8 @@ typedef struct AttemptRecord {
         char *outcome;          /* NULL while running; "completed", "failed", "timeout", "interrupted", "cancelled" */
         char *log_dir;
         char *unit;             /* transient unit of the systemd runner, or NULL */
+        char *instrument;       /* profile this attempt ran with, or NULL */
+        char *kind;             /* "run", "retry", "completion", "rate-limit", "fallback"; NULL = "run" */
 } AttemptRecord;
 
 void job_record_done(JobRecord *j);     /* frees members, not j */

@@ -2,6 +2,7 @@
 #include "ctl.h"
 
 #include <ctype.h>
+#include <locale.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +465,284 @@ static void test_dict_print(void **state) {
         sd_bus_message_unref(m);
 }
 
+static void test_usage_format(void **state) {
+        static const struct {
+                double usd;
+                const char *text;
+        } costs[] = {
+                { 0.0123, "$0.0123 (estimated)" },
+                { 0, "$0.0000 (estimated)" },
+                { 0.99996, "$1.0000 (estimated)" },
+                { 1, "$1.00 (estimated)" },
+                { 1234.567, "$1234.57 (estimated)" },
+        };
+        char *t;
+
+        (void) state;
+        t = ctl_format_tokens(1234, 567);
+        assert_string_equal(t, "1234 in, 567 out");
+        free(t);
+        t = ctl_format_tokens(0, UINT64_MAX);
+        assert_string_equal(t, "0 in, 18446744073709551615 out");
+        free(t);
+
+        for (size_t i = 0; i < ELEMENTSOF(costs); i++) {
+                t = ctl_format_cost(costs[i].usd);
+                assert_string_equal(t, costs[i].text);
+                free(t);
+        }
+        t = ctl_format_cost(NAN);
+        assert_non_null(t);
+        free(t);
+
+        t = ctl_format_percent(100.0);
+        assert_string_equal(t, "100%");
+        free(t);
+        t = ctl_format_percent(0);
+        assert_string_equal(t, "0%");
+        free(t);
+        t = ctl_format_percent(200.0 / 3.0);
+        assert_string_equal(t, "66.7%");
+        free(t);
+        t = ctl_format_percent(INFINITY);
+        assert_string_equal(t, "inf%");
+        free(t);
+
+        assert_string_equal(ctl_validation_words("not_run"), "not run");
+        assert_string_equal(ctl_validation_words("not_applicable"), "not applicable");
+        assert_string_equal(ctl_validation_words("passed"), "passed");
+        assert_string_equal(ctl_validation_words(NULL), "n/a");
+}
+
+/* What validation_report_to_json() writes. */
+#define VALIDATION_JSON                                                         \
+        "[{\"index\":0,\"status\":\"passed\",\"description\":\"file_exists out.txt\","     \
+        "\"detail\":\"file /ws/out.txt exists\"},"                                  \
+        "{\"index\":1,\"status\":\"failed\",\"description\":\"Says \\\"hello\\\" \\u001b[31m\","    \
+        "\"detail\":\"pattern 'hello' not found in /ws/out.txt\\nsecond line\"},"     \
+        "{\"index\":3,\"status\":\"not_run\",\"description\":\"command_succeeds make check\"," \
+        "\"detail\":null},"                                                         \
+        "{\"index\":4,\"status\":\"not_applicable\",\"description\":null,\"detail\":\"\","  \
+        "\"future_key\":[1,{\"x\":true}]}]"
+
+static void test_parse_validations(void **state) {
+        static const char * const bad[] = {
+                "",
+                "{}",
+                "[1]",
+                "[{\"index\":0}]",                                   /* no status */
+                "[{\"index\":-1,\"status\":\"passed\"}]",
+                "[{\"index\":4294967296,\"status\":\"passed\"}]",
+                "[{\"index\":\"0\",\"status\":\"passed\"}]",
+                "[{\"index\":0,\"status\":1}]",
+                "[{\"index\":0,\"status\":\"passed\",\"detail\":{}}]",
+                "[{\"index\":0,\"status\":\"passed\"}] trailing",
+                "[{\"index\":0,\"status\":\"passed\"}",
+        };
+        CtlValidation *v = NULL;
+        size_t n = 99;
+
+        (void) state;
+        assert_int_equal(ctl_json_parse_validations(VALIDATION_JSON, &v, &n), 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(v[0].index, 0);
+        assert_string_equal(v[0].status, "passed");
+        assert_string_equal(v[0].description, "file_exists out.txt");
+        assert_string_equal(v[0].detail, "file /ws/out.txt exists");
+        assert_int_equal(v[1].index, 1);
+        assert_string_equal(v[1].status, "failed");
+        assert_string_equal(v[1].description, "Says \"hello\" \033[31m");   /* as sent: not sanitized here */
+        assert_string_equal(v[1].detail, "pattern 'hello' not found in /ws/out.txt\nsecond line");
+        assert_int_equal(v[2].index, 3);
+        assert_string_equal(v[2].status, "not_run");
+        assert_null(v[2].detail);
+        assert_int_equal(v[3].index, 4);
+        assert_null(v[3].description);
+        assert_string_equal(v[3].detail, "");
+        ctl_validations_free(v, n);
+
+        assert_int_equal(ctl_json_parse_validations(" [ ] ", &v, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(v);
+        ctl_validations_free(NULL, 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                v = NULL;
+                n = 99;
+                if (ctl_json_parse_validations(bad[i], &v, &n) != -EBADMSG)
+                        fail_msg("'%s' was accepted", bad[i]);
+                assert_null(v);
+                assert_int_equal(n, 99);
+        }
+        assert_int_equal(ctl_json_parse_validations(NULL, &v, &n), -EINVAL);
+}
+
+/* What 'mariannectl sheet' prints for a GetSheet dictionary. */
+static char *capture_sheet(void **state, sd_bus_message *m) {
+        CtlDict *d = NULL;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        (void) state;
+        seal(m);
+        assert_int_equal(ctl_dict_read(m, &d), 0);
+        f = open_memstream(&buf, &size);
+        assert_non_null(f);
+        assert_int_equal(ctl_print_sheet_details(d, f), 0);
+        assert_int_equal(ctl_print_validations(d, f), 0);
+        assert_int_equal(fclose(f), 0);
+        ctl_dict_free(d);
+        sd_bus_message_unref(m);
+        return buf;
+}
+
+static void test_sheet_details(void **state) {
+        sd_bus_message *m = new_message(state);
+        char *out;
+
+        assert_non_null(setlocale(LC_ALL, "C"));
+        assert_true(sd_bus_message_append(m, "a{sv}", 16,
+                                          "sheet_num", "u", 2,
+                                          "status", "s", "failed",
+                                          "attempt_count", "u", 3,
+                                          "instrument", "s", "claude",
+                                          "instrument_index", "u", 1,
+                                          "completion_attempts", "u", 2,
+                                          "rate_limit_waits", "u", 1,
+                                          "validation_passed", "b", 0,
+                                          "validation_details", "s", VALIDATION_JSON,
+                                          "passed_validations", "u", 1,
+                                          "failed_validations", "u", 1,
+                                          "last_pass_percentage", "d", 50.0,
+                                          "input_tokens", "t", (uint64_t) 1234,
+                                          "output_tokens", "t", (uint64_t) 567,
+                                          "cost_usd", "d", 0.0123,
+                                          "stdout_tail", "s", "shown elsewhere") >= 0);
+        out = capture_sheet(state, m);
+        assert_string_equal(out,
+                            "          Sheet num: 2\n"
+                            "             Status: failed\n"
+                            "      Attempt count: 3\n"
+                            "         Instrument: claude (fallback 1)\n"
+                            "Completion attempts: 2\n"
+                            "   Rate-limit waits: 1\n"
+                            "  Validation passed: no\n"
+                            "             Tokens: 1234 in, 567 out\n"
+                            "               Cost: $0.0123 (estimated)\n"
+                            "\n"
+                            "Validations:\n"
+                            "    [passed] file_exists out.txt\n"
+                            "      file /ws/out.txt exists\n"
+                            "    [failed] Says \"hello\" ?[31m\n"
+                            "      pattern 'hello' not found in /ws/out.txt\n"
+                            "      second line\n"
+                            "    [not run] command_succeeds make check\n"
+                            "    [not applicable] validation 5\n"
+                            "    1 of 2 passed (50%)\n");
+        free(out);
+
+        /* The primary instrument, no rate-limit wait, no tokens or cost
+         * reported, a score without validations: none of their lines. */
+        m = new_message(state);
+        assert_true(sd_bus_message_append(m, "a{sv}", 8,
+                                          "sheet_num", "u", 1,
+                                          "instrument", "s", "cli",
+                                          "instrument_index", "u", 0,
+                                          "completion_attempts", "u", 0,
+                                          "rate_limit_waits", "u", 0,
+                                          "validation_passed", "b", 1,
+                                          "validation_details", "s", "[]",
+                                          "last_pass_percentage", "d", 100.0) >= 0);
+        out = capture_sheet(state, m);
+        assert_string_equal(out,
+                            "           Sheet num: 1\n"
+                            "          Instrument: cli\n"
+                            " Completion attempts: 0\n"
+                            "   Validation passed: yes\n"
+                            "Last pass percentage: 100.0%\n");
+        free(out);
+
+        /* Before the first attempt: no validation results at all. */
+        m = new_message(state);
+        assert_true(sd_bus_message_append(m, "a{sv}", 3,
+                                          "sheet_num", "u", 4,
+                                          "passed_validations", "u", 0,
+                                          "failed_validations", "u", 0) >= 0);
+        out = capture_sheet(state, m);
+        assert_string_equal(out,
+                            "         Sheet num: 4\n"
+                            "Passed validations: 0\n"
+                            "Failed validations: 0\n");
+        free(out);
+
+        /* Details from a conductor that writes something else: shown raw. */
+        m = new_message(state);
+        assert_true(sd_bus_message_append(m, "a{sv}", 3,
+                                          "validation_details", "s", "{\"v\":2}",
+                                          "passed_validations", "u", 0,
+                                          "failed_validations", "u", 0) >= 0);
+        out = capture_sheet(state, m);
+        assert_string_equal(out,
+                            "\n"
+                            "Validations:\n"
+                            "    {\"v\":2}\n"
+                            "    None applied.\n");
+        free(out);
+
+        /* Marks in a UTF-8 locale. */
+        if (!setlocale(LC_ALL, "C.UTF-8")) {
+                print_message("C.UTF-8 locale missing, marks not checked\n");
+                return;
+        }
+        m = new_message(state);
+        assert_true(sd_bus_message_append(m, "a{sv}", 3,
+                                          "validation_details", "s", VALIDATION_JSON,
+                                          "passed_validations", "u", 1,
+                                          "failed_validations", "u", 2) >= 0);
+        out = capture_sheet(state, m);
+        assert_string_equal(out,
+                            "\n"
+                            "Validations:\n"
+                            "    \u2713 file_exists out.txt\n"
+                            "      file /ws/out.txt exists\n"
+                            "    \u2717 Says \"hello\" ?[31m\n"
+                            "      pattern 'hello' not found in /ws/out.txt\n"
+                            "      second line\n"
+                            "    \u2013 command_succeeds make check (not run)\n"
+                            "    \u2013 validation 5 (not applicable)\n"
+                            "    1 of 3 passed (33.3%)\n");
+        free(out);
+        assert_non_null(setlocale(LC_ALL, "C"));
+}
+
+static void test_fields_print(void **state) {
+        CtlFields l = {};
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        (void) state;
+        assert_int_equal(ctl_fields_add_take(&l, strdup("Tokens"), strdup("1 in, 2 out")), 0);
+        assert_int_equal(ctl_fields_add_take(&l, strdup("Ünïcode"), strdup("a\nb")), 0);
+        assert_int_equal(ctl_fields_add_take(&l, NULL, strdup("x")), -ENOMEM);
+        assert_int_equal(ctl_fields_add_take(&l, strdup("x"), NULL), -ENOMEM);
+        assert_int_equal(l.n, 2);
+        f = open_memstream(&buf, &size);
+        assert_non_null(f);
+        assert_int_equal(ctl_fields_print(&l, f), 0);
+        assert_int_equal(fclose(f), 0);
+        /* aligned by characters, not bytes */
+        assert_string_equal(buf,
+                            " Tokens: 1 in, 2 out\n"
+                            "Ünïcode: a\n"
+                            "         b\n");
+        free(buf);
+        ctl_fields_done(&l);
+        assert_int_equal(l.n, 0);
+        ctl_fields_done(&l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_timestamp),
@@ -477,7 +756,14 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_json_struct_array, setup_bus, teardown_bus),
                 cmocka_unit_test_setup_teardown(test_dict_read, setup_bus, teardown_bus),
                 cmocka_unit_test_setup_teardown(test_dict_print, setup_bus, teardown_bus),
+                cmocka_unit_test(test_usage_format),
+                cmocka_unit_test(test_parse_validations),
+                cmocka_unit_test(test_fields_print),
+                cmocka_unit_test_setup_teardown(test_sheet_details, setup_bus, teardown_bus),
         };
+
+        /* The marks and colors depend on the terminal: none here. */
+        assert_int_equal(setenv("NO_COLOR", "1", 1), 0);
 
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #endif
 
 #include <ftw.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -84,6 +85,24 @@ static int64_t raw_count(const char *path, const char *sql) {
         _cleanup_free_ char *v = raw_query_text(path, sql);
         assert_non_null(v);
         return strtoll(v, NULL, 10);
+}
+
+/* Turns a current database back into the layout of schema version 2 (before
+ * instruments, tokens, cost and job chains), keeping its rows. */
+static void downgrade_to_v2(const char *path) {
+        raw_exec(path,
+                 "ALTER TABLE sheets DROP COLUMN instrument;"
+                 "ALTER TABLE sheets DROP COLUMN instrument_index;"
+                 "ALTER TABLE sheets DROP COLUMN input_tokens;"
+                 "ALTER TABLE sheets DROP COLUMN output_tokens;"
+                 "ALTER TABLE sheets DROP COLUMN cost_usd;"
+                 "ALTER TABLE sheets DROP COLUMN completion_attempts;"
+                 "ALTER TABLE sheets DROP COLUMN rate_limit_waits;"
+                 "ALTER TABLE attempts DROP COLUMN instrument;"
+                 "ALTER TABLE attempts DROP COLUMN kind;"
+                 "ALTER TABLE jobs DROP COLUMN parent_job;"
+                 "ALTER TABLE jobs DROP COLUMN chain_depth;"
+                 "UPDATE schema_version SET version = 2;");
 }
 
 static void make_job(JobRecord *j, const char *id) {
@@ -176,7 +195,9 @@ static void test_open_create_reopen(void **state) {
         _cleanup_free_ char *mode = raw_query_text(f->db, "PRAGMA journal_mode");
         assert_string_equal(mode, "wal");
         _cleanup_free_ char *raw_version = raw_query_text(f->db, "SELECT version FROM schema_version");
-        assert_string_equal(raw_version, "2");
+        _cleanup_free_ char *expected_version = strdup_printf("%d", STORE_SCHEMA_VERSION);
+        assert_non_null(expected_version);
+        assert_string_equal(raw_version, expected_version);
         /* States are stored by name so the sqlite3 CLI is readable. */
         _cleanup_free_ char *raw_state = raw_query_text(f->db, "SELECT state FROM jobs WHERE id = 'job-1'");
         assert_string_equal(raw_state, "queued");
@@ -298,11 +319,13 @@ static void test_migrate_v1_attempts(void **state) {
         assert_int_equal(store_save_attempt(s, "old-1", &a), 0);
         store_close(s);
         s = NULL;
+        downgrade_to_v2(f->db);
         raw_exec(f->db, "ALTER TABLE attempts DROP COLUMN unit; UPDATE schema_version SET version = 1;");
 
+        /* Both migrations run, one after the other. */
         assert_int_equal(store_open(f->db, &s), 0);
         assert_int_equal(store_schema_version(s, &v), 0);
-        assert_int_equal(v, 2);
+        assert_int_equal(v, STORE_SCHEMA_VERSION);
         assert_int_equal(store_load_attempts(s, "old-1", &attempts, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(attempts[0].outcome, "completed");
@@ -319,6 +342,152 @@ static void test_migrate_v1_attempts(void **state) {
         for (size_t i = 0; i < n; i++)
                 attempt_record_done(&attempts[i]);
         free(attempts);
+        store_close(s);
+}
+
+/* A version 2 store (before instruments, tokens, cost and job chains) is
+ * migrated in place: its rows stay as they were, the new fields read as
+ * their defaults, and they can be written from then on. */
+static void test_migrate_v2_instruments(void **state) {
+        Fixture *f = *state;
+        Store *s = NULL;
+        JobRecord j, *jobs = NULL;
+        SheetRecord r[2], *sheets = NULL;
+        AttemptRecord a = {
+                .sheet = 1, .attempt = 1, .started_at = 5, .finished_at = 6,
+                .outcome = (char *) "completed",
+                .unit = (char *) "marianne-old-2.sheet-1.attempt-1.service",
+        };
+        AttemptRecord *attempts = NULL;
+        size_t n = 0;
+        int v = -1;
+
+        assert_int_equal(store_open(f->db, &s), 0);
+        make_job(&j, "old-2");
+        j.state = JOB_COMPLETED;
+        j.total_sheets = 2;
+        make_sheet(&r[0], 1);
+        r[0].state = SHEET_COMPLETED;
+        r[0].attempt_count = 1;
+        r[0].has_exit_code = true;
+        r[0].validation_passed = 1;
+        r[0].validation_details = (char *) "[]";
+        r[0].pass_percentage = 100.0;
+        r[0].execution_mode = (char *) "cgroup";
+        make_sheet(&r[1], 2);
+        assert_int_equal(store_insert_job(s, &j, r, 2), 0);
+        assert_int_equal(store_save_attempt(s, "old-2", &a), 0);
+        store_close(s);
+        s = NULL;
+
+        downgrade_to_v2(f->db);
+        assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM pragma_table_info('sheets') "
+                                          "WHERE name IN ('instrument', 'input_tokens', 'cost_usd')"), 0);
+        assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM pragma_table_info('jobs') "
+                                          "WHERE name = 'parent_job'"), 0);
+
+        assert_int_equal(store_open(f->db, &s), 0);
+        assert_int_equal(store_schema_version(s, &v), 0);
+        assert_int_equal(v, STORE_SCHEMA_VERSION);
+
+        assert_int_equal(store_load_jobs(s, &jobs, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(jobs[0].id, "old-2");
+        assert_int_equal(jobs[0].state, JOB_COMPLETED);
+        assert_string_equal(jobs[0].score_yaml, j.score_yaml);
+        assert_null(jobs[0].parent_job);
+        assert_int_equal(jobs[0].chain_depth, 0);
+        job_record_done(&jobs[0]);
+        free(jobs);
+
+        assert_int_equal(store_load_sheets(s, "old-2", &sheets, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(sheets[0].state, SHEET_COMPLETED);
+        assert_int_equal(sheets[0].attempt_count, 1);
+        assert_true(sheets[0].has_exit_code);
+        assert_int_equal(sheets[0].validation_passed, 1);
+        assert_string_equal(sheets[0].validation_details, "[]");
+        assert_string_equal(sheets[0].execution_mode, "cgroup");
+        for (size_t i = 0; i < n; i++) {
+                assert_null(sheets[i].instrument);
+                assert_int_equal(sheets[i].instrument_index, 0);
+                assert_false(sheets[i].has_tokens);
+                assert_true(sheets[i].input_tokens == 0 && sheets[i].output_tokens == 0);
+                assert_false(sheets[i].has_cost);
+                assert_true(sheets[i].cost_usd == 0);
+                assert_int_equal(sheets[i].completion_attempts, 0);
+                assert_int_equal(sheets[i].rate_limit_waits, 0);
+                sheet_record_done(&sheets[i]);
+        }
+        free(sheets);
+
+        assert_int_equal(store_load_attempts(s, "old-2", &attempts, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(attempts[0].outcome, "completed");
+        assert_string_equal(attempts[0].unit, a.unit);
+        assert_null(attempts[0].instrument);
+        assert_null(attempts[0].kind);
+        attempt_record_done(&attempts[0]);
+        free(attempts);
+
+        /* The counters the migration added are 0, not NULL, in the file. */
+        assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM sheets WHERE job_id = 'old-2' AND "
+                                          "instrument_index = 0 AND completion_attempts = 0 AND "
+                                          "rate_limit_waits = 0 AND input_tokens IS NULL AND "
+                                          "cost_usd IS NULL"), 2);
+        assert_int_equal(raw_count(f->db, "SELECT chain_depth FROM jobs WHERE id = 'old-2'"), 0);
+
+        /* The new fields are written on the migrated rows. */
+        r[1].state = SHEET_IN_PROGRESS;
+        r[1].instrument = (char *) "claude";
+        r[1].instrument_index = 1;
+        r[1].has_tokens = true;
+        r[1].input_tokens = 1234;
+        r[1].output_tokens = 567;
+        r[1].has_cost = true;
+        r[1].cost_usd = 0.0123;
+        r[1].completion_attempts = 2;
+        r[1].rate_limit_waits = 1;
+        assert_int_equal(store_save_sheet(s, "old-2", &r[1]), 0);
+        a.attempt = 2;
+        a.instrument = (char *) "claude";
+        a.kind = (char *) "fallback";
+        assert_int_equal(store_save_attempt(s, "old-2", &a), 0);
+        j.parent_job = (char *) "parent-1";
+        j.chain_depth = 1;
+        assert_int_equal(store_save_job(s, &j), 0);
+        store_close(s);
+        s = NULL;
+
+        assert_int_equal(store_open(f->db, &s), 0);
+        assert_int_equal(store_load_sheets(s, "old-2", &sheets, &n), 0);
+        assert_int_equal(n, 2);
+        assert_null(sheets[0].instrument);
+        assert_string_equal(sheets[1].instrument, "claude");
+        assert_int_equal(sheets[1].instrument_index, 1);
+        assert_true(sheets[1].has_tokens);
+        assert_true(sheets[1].input_tokens == 1234 && sheets[1].output_tokens == 567);
+        assert_true(sheets[1].has_cost);
+        assert_true(sheets[1].cost_usd == 0.0123);
+        assert_int_equal(sheets[1].completion_attempts, 2);
+        assert_int_equal(sheets[1].rate_limit_waits, 1);
+        for (size_t i = 0; i < n; i++)
+                sheet_record_done(&sheets[i]);
+        free(sheets);
+        assert_int_equal(store_load_attempts(s, "old-2", &attempts, &n), 0);
+        assert_int_equal(n, 2);
+        assert_null(attempts[0].kind);
+        assert_string_equal(attempts[1].instrument, "claude");
+        assert_string_equal(attempts[1].kind, "fallback");
+        for (size_t i = 0; i < n; i++)
+                attempt_record_done(&attempts[i]);
+        free(attempts);
+        assert_int_equal(store_load_jobs(s, &jobs, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(jobs[0].parent_job, "parent-1");
+        assert_int_equal(jobs[0].chain_depth, 1);
+        job_record_done(&jobs[0]);
+        free(jobs);
         store_close(s);
 }
 
@@ -394,6 +563,8 @@ static void test_round_trip(void **state) {
                 .started_at = (usec_t) INT64_MAX,
                 .finished_at = USEC_INFINITY,
                 .error = NULL,
+                .parent_job = (char *) "upstream-7",
+                .chain_depth = UINT_MAX,
         };
         JobRecord j2 = {
                 .id = (char *) "rt-2",
@@ -423,13 +594,26 @@ static void test_round_trip(void **state) {
                 .stderr_tail = (char *) "",
                 .output_truncated = true,
                 .execution_mode = (char *) "cgroup",
+                .instrument = (char *) "claude-opus ✓",
+                .instrument_index = 2,
+                .has_tokens = true,
+                .input_tokens = UINT64_MAX,     /* wraps through int64 and back */
+                .output_tokens = (uint64_t) INT64_MAX + 1,
+                .has_cost = true,
+                .cost_usd = 1234.56789,
+                .completion_attempts = 4,
+                .rate_limit_waits = UINT_MAX,
         };
         SheetRecord r2 = {
                 .num = 2,
-                .state = SHEET_IN_PROGRESS,
+                .state = SHEET_WAITING,
+                .next_retry_at = 1700000000000042ULL,   /* the wake-up of a waiting sheet */
                 .has_exit_code = true,
                 .exit_code = 0,         /* a real 0, distinct from "none" */
                 .validation_passed = 1,
+                .instrument = (char *) "",
+                .has_tokens = true,     /* real zeros, distinct from "not reported" */
+                .has_cost = true,
         };
         SheetRecord r3 = {
                 .num = 3,
@@ -451,6 +635,8 @@ static void test_round_trip(void **state) {
                 .outcome = (char *) "failed",
                 .log_dir = (char *) "/var/log/x",
                 .unit = (char *) "marianne-rt-1.sheet-1.attempt-1.service",
+                .instrument = (char *) "gemini",
+                .kind = (char *) "rate-limit",
         };
         AttemptRecord a2 = {
                 .sheet = 1,
@@ -495,6 +681,8 @@ static void test_round_trip(void **state) {
         assert_true(jobs[0].started_at == (usec_t) INT64_MAX);
         assert_true(jobs[0].finished_at == USEC_INFINITY);
         assert_null(jobs[0].error);
+        assert_string_equal(jobs[0].parent_job, "upstream-7");
+        assert_int_equal(jobs[0].chain_depth, UINT_MAX);
 
         assert_string_equal(jobs[1].id, "rt-2");
         assert_null(jobs[1].name);
@@ -504,6 +692,8 @@ static void test_round_trip(void **state) {
         assert_false(jobs[1].self_healing);
         assert_true(jobs[1].created_at == 0);
         assert_string_equal(jobs[1].error, "boom");
+        assert_null(jobs[1].parent_job);
+        assert_int_equal(jobs[1].chain_depth, 0);
         for (size_t i = 0; i < n; i++)
                 job_record_done(&jobs[i]);
         free(jobs);
@@ -532,15 +722,31 @@ static void test_round_trip(void **state) {
         assert_string_equal(sheets[0].stderr_tail, "");       /* empty, not NULL */
         assert_true(sheets[0].output_truncated);
         assert_string_equal(sheets[0].execution_mode, "cgroup");
+        assert_string_equal(sheets[0].instrument, r1.instrument);
+        assert_int_equal(sheets[0].instrument_index, 2);
+        assert_true(sheets[0].has_tokens);
+        assert_true(sheets[0].input_tokens == UINT64_MAX);
+        assert_true(sheets[0].output_tokens == (uint64_t) INT64_MAX + 1);
+        assert_true(sheets[0].has_cost);
+        assert_true(sheets[0].cost_usd == 1234.56789);
+        assert_int_equal(sheets[0].completion_attempts, 4);
+        assert_int_equal(sheets[0].rate_limit_waits, UINT_MAX);
 
         assert_int_equal(sheets[1].num, 2);
-        assert_int_equal(sheets[1].state, SHEET_IN_PROGRESS);
+        assert_int_equal(sheets[1].state, SHEET_WAITING);
+        assert_true(sheets[1].next_retry_at == r2.next_retry_at);
         assert_true(sheets[1].has_exit_code);
         assert_int_equal(sheets[1].exit_code, 0);
         assert_int_equal(sheets[1].validation_passed, 1);
         assert_null(sheets[1].exit_reason);
         assert_null(sheets[1].stdout_tail);
         assert_false(sheets[1].output_truncated);
+        assert_string_equal(sheets[1].instrument, "");         /* empty, not NULL */
+        assert_int_equal(sheets[1].instrument_index, 0);
+        assert_true(sheets[1].has_tokens);
+        assert_true(sheets[1].input_tokens == 0 && sheets[1].output_tokens == 0);
+        assert_true(sheets[1].has_cost);
+        assert_true(sheets[1].cost_usd == 0);
 
         assert_int_equal(sheets[2].num, 3);
         assert_int_equal(sheets[2].state, SHEET_PENDING);
@@ -548,6 +754,11 @@ static void test_round_trip(void **state) {
         assert_int_equal(sheets[2].validation_passed, -1);
         assert_true(sheets[2].started_at == 0);
         assert_null(sheets[2].execution_mode);
+        assert_null(sheets[2].instrument);
+        assert_false(sheets[2].has_tokens);
+        assert_false(sheets[2].has_cost);
+        assert_int_equal(sheets[2].completion_attempts, 0);
+        assert_int_equal(sheets[2].rate_limit_waits, 0);
         for (size_t i = 0; i < n; i++)
                 sheet_record_done(&sheets[i]);
         free(sheets);
@@ -567,6 +778,8 @@ static void test_round_trip(void **state) {
         assert_string_equal(attempts[0].outcome, "failed");
         assert_string_equal(attempts[0].log_dir, "/var/log/x");
         assert_string_equal(attempts[0].unit, a1.unit);
+        assert_string_equal(attempts[0].instrument, "gemini");
+        assert_string_equal(attempts[0].kind, "rate-limit");
 
         assert_int_equal(attempts[1].attempt, 2);
         assert_true(attempts[1].finished_at == 0);
@@ -575,6 +788,8 @@ static void test_round_trip(void **state) {
         assert_null(attempts[1].cgroup);
         assert_null(attempts[1].log_dir);
         assert_null(attempts[1].unit);
+        assert_null(attempts[1].instrument);
+        assert_null(attempts[1].kind);
         for (size_t i = 0; i < n; i++)
                 attempt_record_done(&attempts[i]);
         free(attempts);
@@ -737,15 +952,31 @@ static void test_upsert_keeps_sheets(void **state) {
         r[1].has_exit_code = true;
         r[1].stdout_tail = (char *) "done";
         assert_int_equal(store_save_sheet(s, "up", &r[1]), 0);
+        r[1].has_tokens = true;
+        r[1].input_tokens = 10;
+        r[1].has_cost = true;
+        r[1].cost_usd = 0.5;
+        r[1].instrument = (char *) "codex";
+        assert_int_equal(store_save_sheet(s, "up", &r[1]), 0);
         r[1].state = SHEET_COMPLETED;
         r[1].has_exit_code = false;
         r[1].stdout_tail = NULL;
+        r[1].has_tokens = false;        /* stored as NULL again, whatever the counts */
+        r[1].has_cost = false;
+        r[1].instrument = NULL;
         assert_int_equal(store_save_sheet(s, "up", &r[1]), 0);
+        assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM sheets WHERE job_id = 'up' AND num = 2 AND "
+                                          "input_tokens IS NULL AND output_tokens IS NULL AND "
+                                          "cost_usd IS NULL AND instrument IS NULL"), 1);
         assert_int_equal(store_load_sheets(s, "up", &sheets, &n), 0);
         assert_int_equal(n, 3);
         assert_int_equal(sheets[1].state, SHEET_COMPLETED);
         assert_false(sheets[1].has_exit_code);
         assert_null(sheets[1].stdout_tail);
+        assert_false(sheets[1].has_tokens);
+        assert_true(sheets[1].input_tokens == 0);
+        assert_false(sheets[1].has_cost);
+        assert_null(sheets[1].instrument);
         for (size_t i = 0; i < n; i++)
                 sheet_record_done(&sheets[i]);
         free(sheets);
@@ -1080,6 +1311,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_bad_inputs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tightens_existing_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1_attempts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_v2_instruments, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_from_empty_file, setup, teardown),
