@@ -88,7 +88,7 @@ void value_free(Value *v) {
                 break;
         case VALUE_MAP:
                 for (size_t i = 0; i < v->map.n; i++) {
-                        free(v->map.keys[i]);
+                        value_free(v->map.keys[i]);
                         value_free(v->map.values[i]);
                 }
                 free(v->map.keys);
@@ -132,8 +132,14 @@ Value *value_copy(const Value *v) {
                 if (!c)
                         return NULL;
                 for (size_t i = 0; i < v->map.n; i++) {
-                        Value *item = value_copy(v->map.values[i]);
-                        if (!item || value_map_set(c, v->map.keys[i], item) < 0)
+                        Value *key = value_copy(v->map.keys[i]), *item = value_copy(v->map.values[i]);
+
+                        if (!key || !item) {
+                                value_free(key);
+                                value_free(item);
+                                return NULL;
+                        }
+                        if (value_map_set_key(c, key, item) < 0)
                                 return NULL;
                 }
                 return TAKE_PTR(c);
@@ -159,29 +165,94 @@ int value_list_append(Value *list, Value *item) {
         return 0;
 }
 
-int value_map_set(Value *map, const char *key, Value *item) {
-        char **k, *kc;
-        Value **vs;
+static bool value_is_scalar(const Value *v) {
+        return v->type != VALUE_LIST && v->type != VALUE_MAP;
+}
 
-        if (!map || map->type != VALUE_MAP || !key || !item) {
+static bool value_as_number(const Value *v, bool *is_float, int64_t *i, double *f) {
+        switch (v->type) {
+        case VALUE_BOOL:
+                *is_float = false;
+                *i = v->b;
+                return true;
+        case VALUE_INT:
+                *is_float = false;
+                *i = v->i;
+                return true;
+        case VALUE_FLOAT:
+                *is_float = true;
+                *f = v->f;
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* An int64 and a double are equal in Python when the double is integral
+ * and the same number: no rounding through a conversion either way. */
+static bool int_equals_float(int64_t i, double f) {
+        if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0) || f != floor(f))
+                return false;
+        return (int64_t) f == i;
+}
+
+bool value_scalar_equal(const Value *a, const Value *b) {
+        bool fa, fb;
+        int64_t ia, ib;
+        double da, db;
+
+        if (!a || !b)
+                return false;
+        if (a == b)
+                return true;
+
+        if (value_as_number(a, &fa, &ia, &da) && value_as_number(b, &fb, &ib, &db)) {
+                if (!fa && !fb)
+                        return ia == ib;
+                if (fa && fb)
+                        return da == db;
+                return fa ? int_equals_float(ib, da) : int_equals_float(ia, db);
+        }
+
+        if (a->type != b->type)
+                return false;
+        switch (a->type) {
+        case VALUE_NULL:
+                return true;
+        case VALUE_STRING:
+                return streq(a->s, b->s);
+        default:
+                return false;   /* containers: identity only, checked above */
+        }
+}
+
+static ssize_t value_map_find(const Value *map, const Value *key) {
+        for (size_t i = 0; i < map->map.n; i++)
+                if (value_scalar_equal(map->map.keys[i], key))
+                        return (ssize_t) i;
+        return -1;
+}
+
+int value_map_set_key(Value *map, Value *key, Value *item) {
+        Value **k, **vs;
+        ssize_t i;
+
+        if (!map || map->type != VALUE_MAP || !key || !item || !value_is_scalar(key)) {
+                value_free(key);
                 value_free(item);
                 return -EINVAL;
         }
 
-        for (size_t i = 0; i < map->map.n; i++)
-                if (streq(map->map.keys[i], key)) {
-                        value_free(map->map.values[i]);
-                        map->map.values[i] = item;
-                        return 0;
-                }
-
-        kc = strdup(key);
-        if (!kc) {
-                value_free(item);
-                return -ENOMEM;
+        i = value_map_find(map, key);
+        if (i >= 0) {
+                /* like a Python dict: the first key object stays */
+                value_free(key);
+                value_free(map->map.values[i]);
+                map->map.values[i] = item;
+                return 0;
         }
 
-        k = reallocarray(map->map.keys, map->map.n + 1, sizeof(char *));
+        k = reallocarray(map->map.keys, map->map.n + 1, sizeof(Value *));
         if (!k)
                 goto oom;
         map->map.keys = k;
@@ -190,22 +261,47 @@ int value_map_set(Value *map, const char *key, Value *item) {
                 goto oom;
         map->map.values = vs;
 
-        map->map.keys[map->map.n] = kc;
+        map->map.keys[map->map.n] = key;
         map->map.values[map->map.n] = item;
         map->map.n++;
         return 0;
 
 oom:
-        free(kc);
+        value_free(key);
         value_free(item);
         return -ENOMEM;
+}
+
+int value_map_set(Value *map, const char *key, Value *item) {
+        Value *k;
+
+        if (!map || map->type != VALUE_MAP || !key || !item) {
+                value_free(item);
+                return -EINVAL;
+        }
+
+        k = value_new_string(key);
+        if (!k) {
+                value_free(item);
+                return -ENOMEM;
+        }
+        return value_map_set_key(map, k, item);
+}
+
+Value *value_map_get_key(const Value *map, const Value *key) {
+        ssize_t i;
+
+        if (!map || map->type != VALUE_MAP || !key)
+                return NULL;
+        i = value_map_find(map, key);
+        return i >= 0 ? map->map.values[i] : NULL;
 }
 
 Value *value_map_get(const Value *map, const char *key) {
         if (!map || map->type != VALUE_MAP || !key)
                 return NULL;
         for (size_t i = 0; i < map->map.n; i++)
-                if (streq(map->map.keys[i], key))
+                if (map->map.keys[i]->type == VALUE_STRING && streq(map->map.keys[i]->s, key))
                         return map->map.values[i];
         return NULL;
 }
@@ -236,7 +332,7 @@ static int buf_puts(Buf *b, const char *s) {
         return buf_append(b, s, strlen(s));
 }
 
-static int format_float(double f, char **ret) {
+int value_format_float(double f, char **ret) {
         _cleanup_free_ char *s = NULL;
         int prec, exp10;
 
@@ -326,7 +422,7 @@ static int value_format(Buf *b, const Value *v, bool repr) {
                         return -ENOMEM;
                 return buf_puts(b, t);
         case VALUE_FLOAT:
-                r = format_float(v->f, &t);
+                r = value_format_float(v->f, &t);
                 if (r < 0)
                         return r;
                 return buf_puts(b, t);
@@ -349,7 +445,7 @@ static int value_format(Buf *b, const Value *v, bool repr) {
                         if (i > 0)
                                 r = buf_puts(b, ", ");
                         if (r >= 0)
-                                r = repr_string(b, v->map.keys[i]);
+                                r = value_format(b, v->map.keys[i], true);
                         if (r >= 0)
                                 r = buf_puts(b, ": ");
                         if (r >= 0)

@@ -29,8 +29,11 @@ struct Value {
                         size_t n;
                 } list;
                 struct {
-                        /* insertion order is kept: templates iterate in it */
-                        char **keys;
+                        /* Insertion order is kept: templates iterate in it.
+                         * Keys are scalar Values (string, int, float, bool,
+                         * null), as PyYAML gives them to the original's
+                         * templates: "1:" is the int 1, "'1':" the string. */
+                        Value **keys;
                         Value **values;
                         size_t n;
                 } map;
@@ -54,9 +57,26 @@ Value *value_copy(const Value *v);
 
 /* Both take ownership of item (also on failure). */
 int value_list_append(Value *list, Value *item);
-int value_map_set(Value *map, const char *key, Value *item); /* replaces an existing key */
+int value_map_set(Value *map, const char *key, Value *item); /* string key; replaces an existing key's value */
 
+/* Typed keys: takes ownership of key and item (also on failure).  key must
+ * be a scalar (-EINVAL otherwise).  An existing key equal to key in Python's
+ * sense (1 == 1.0 == True, "1" != 1) keeps its place and its own key, as in
+ * a Python dict, and gets item as its value. */
+int value_map_set_key(Value *map, Value *key, Value *item);
+
+/* Lookups: value_map_get() finds string keys only; value_map_get_key()
+ * compares with Python equality. */
 Value *value_map_get(const Value *map, const char *key);
+Value *value_map_get_key(const Value *map, const Value *key);
+
+/* Python == between two scalars (numbers across int/float/bool, strings by
+ * content, None); containers compare by identity only. */
+bool value_scalar_equal(const Value *a, const Value *b);
+
+/* Python repr() of a double: shortest round-tripping digits, "1.0",
+ * "1e+16", "inf", "nan". */
+int value_format_float(double f, char **ret);
 
 /* Render a scalar the way Jinja's str() would: ints in decimal, bools as
  * True/False, null as None, floats in shortest form.  Lists and maps are

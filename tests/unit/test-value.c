@@ -127,6 +127,46 @@ static void test_take(void **state) {
         check_string(v, "taken");
 }
 
+static void test_typed_keys(void **state) {
+        _cleanup_value_free_ Value *m = value_new_map(), *copy = NULL;
+        _cleanup_free_ char *s = NULL;
+        Value k_int = { .type = VALUE_INT, .i = 1 }, k_float = { .type = VALUE_FLOAT, .f = 1.0 },
+                k_true = { .type = VALUE_BOOL, .b = true }, k_str = { .type = VALUE_STRING, .s = (char *) "1" };
+
+        (void) state;
+
+        /* YAML "1:" and "'1':" are different keys, as in Python */
+        assert_non_null(m);
+        assert_int_equal(value_map_set_key(m, value_new_int(1), value_new_string("int")), 0);
+        assert_int_equal(value_map_set(m, "1", value_new_string("str")), 0);
+        assert_int_equal(value_map_set_key(m, value_new_null(), value_new_int(0)), 0);
+        assert_int_equal(m->map.n, 3);
+        assert_string_equal(value_map_get_key(m, &k_int)->s, "int");
+        assert_string_equal(value_map_get_key(m, &k_float)->s, "int");     /* 1 == 1.0 == True */
+        assert_string_equal(value_map_get_key(m, &k_true)->s, "int");
+        assert_string_equal(value_map_get_key(m, &k_str)->s, "str");
+        assert_string_equal(value_map_get(m, "1")->s, "str");
+
+        /* an equal key keeps its place and its first key object */
+        assert_int_equal(value_map_set_key(m, value_new_bool(true), value_new_string("again")), 0);
+        assert_int_equal(m->map.n, 3);
+        assert_int_equal(m->map.keys[0]->type, VALUE_INT);
+        assert_int_equal(value_to_string(m, &s), 0);
+        assert_string_equal(s, "{1: 'again', '1': 'str', None: 0}");
+
+        copy = value_copy(m);
+        assert_non_null(copy);
+        assert_int_equal(copy->map.keys[0]->type, VALUE_INT);
+        assert_string_equal(value_map_get_key(copy, &k_int)->s, "again");
+
+        /* containers are not keys; ownership is taken anyway */
+        assert_int_equal(value_map_set_key(m, value_new_list(), value_new_int(1)), -EINVAL);
+        assert_int_equal(value_map_set_key(m, NULL, value_new_int(1)), -EINVAL);
+        assert_null(value_map_get_key(m, NULL));
+        assert_true(value_scalar_equal(&k_int, &k_true));
+        assert_false(value_scalar_equal(&k_int, &k_str));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_scalars),
@@ -134,6 +174,7 @@ int main(void) {
                 cmocka_unit_test(test_containers),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_take),
+                cmocka_unit_test(test_typed_keys),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
