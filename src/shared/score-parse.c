@@ -13,8 +13,9 @@
 #include <stdarg.h>
 #include <yaml.h>
 
-#include "score.h"
+#include "score-parse-internal.h"
 #include "template.h"
+#include "yaml-scalar.h"
 
 /* ───────────────────────────── node tree ───────────────────────────── */
 
@@ -29,26 +30,7 @@ static char *memdup_suffix0(const char *p, size_t l) {
         return t;
 }
 
-typedef enum NodeType {
-        NODE_SCALAR,
-        NODE_SEQUENCE,
-        NODE_MAPPING,
-} NodeType;
-
-typedef struct Node Node;
-struct Node {
-        NodeType type;
-        unsigned line, column;          /* 1-based */
-        char *scalar;                   /* NODE_SCALAR, NUL-terminated */
-        size_t len;
-        bool plain;                     /* unquoted and untagged: subject to implicit typing */
-        bool complete;                  /* end event seen; an alias to an incomplete node is recursive */
-        unsigned height;                /* collection nesting levels at and below this node */
-        Node **items;                   /* sequence items, or mapping key, value, key, value, ... */
-        size_t n_items;
-};
-
-static void node_free(Node *n) {
+void node_free(Node *n) {
         if (!n)
                 return;
         free(n->scalar);
@@ -69,7 +51,7 @@ static int node_append(Node *parent, Node *child) {
         return 0;
 }
 
-static const char *node_type_to_string(const Node *n) {
+const char *node_type_to_string(const Node *n) {
         switch (n->type) {
         case NODE_SCALAR:
                 return "a scalar";
@@ -81,7 +63,7 @@ static const char *node_type_to_string(const Node *n) {
         return "?";
 }
 
-static bool node_is_null(const Node *n) {
+bool node_is_null(const Node *n) {
         return n->type == NODE_SCALAR && n->plain &&
                 (n->len == 0 || streq(n->scalar, "~") || streq(n->scalar, "null") ||
                  streq(n->scalar, "Null") || streq(n->scalar, "NULL"));
@@ -97,7 +79,8 @@ typedef struct Anchor {
 typedef struct YamlReader {
         const char *source;
         const ScoreLimits *limits;
-        char *error;
+        char *error;            /* message, without place */
+        unsigned error_line, error_column;
 
         Node **stack;
         size_t n_stack;
@@ -134,8 +117,10 @@ static int reader_fail(YamlReader *y, int r, unsigned line, unsigned column, con
                 return -ENOMEM;
 
         free(y->error);
-        y->error = strdup_printf("%s:%u:%u: %s", y->source, line, column, msg);
-        return y->error ? r : -ENOMEM;
+        y->error = TAKE_PTR(msg);
+        y->error_line = line;
+        y->error_column = column;
+        return r;
 }
 
 static Node *node_new(NodeType type, const yaml_event_t *e) {
@@ -559,64 +544,136 @@ static int yaml_read_tree(YamlReader *y, const char *text, size_t size) {
 
 /* ───────────────────────────── conversion ──────────────────────────── */
 
-typedef struct Ctx {
-        Score *score;
-        const ScoreLimits *limits;
-        char *error;
-} Ctx;
-
-static int fail(Ctx *c, const Node *n, const char *key, int r, const char *fmt, ...) _printf_(5, 6);
-static int fail(Ctx *c, const Node *n, const char *key, int r, const char *fmt, ...) {
+int ctx_failv(Ctx *c, ScoreCode code, const Node *n, const char *key, int r, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        int k;
 
-        va_start(ap, fmt);
-        k = vasprintf(&msg, fmt, ap);
-        va_end(ap);
-        if (k < 0)
+        if (vasprintf(&msg, fmt, ap) < 0)
                 return -ENOMEM;
 
-        free(c->error);
-        c->error = strdup_printf("%s:%u:%u: key '%s': %s", c->score->source, n->line, n->column, key, msg);
-        return c->error ? r : -ENOMEM;
+        score_diagnostic_done(&c->error);
+        c->error = (ScoreDiagnostic) {
+                .code = code,
+                .file = strdup(c->score->source),
+                .line = n ? n->line : 0,
+                .column = n ? n->column : 0,
+                .key = key ? strdup(key) : NULL,
+                .message = TAKE_PTR(msg),
+        };
+        if (!c->error.file || (key && !c->error.key))
+                return -ENOMEM;
+        return r;
 }
 
-static int warn(Ctx *c, const Node *n, const char *key, const char *fmt, ...) _printf_(4, 5);
-static int warn(Ctx *c, const Node *n, const char *key, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
-        char *w;
+int fail_code(Ctx *c, ScoreCode code, const Node *n, const char *key, int r, const char *fmt, ...) {
         va_list ap;
-        int k;
 
         va_start(ap, fmt);
-        k = vasprintf(&msg, fmt, ap);
+        r = ctx_failv(c, code, n, key, r, fmt, ap);
         va_end(ap);
-        if (k < 0)
+        return r;
+}
+
+/* The code of an error follows from what kind of check failed; the
+ * checks below all word their message the same way per kind, so the
+ * format string tells the kind.  New checks should call fail_code(). */
+static ScoreCode code_for_failure(int r, const char *fmt) {
+        if (r == -E2BIG || r == -EFBIG)
+                return SCORE_E_LIMIT;
+        if (r != -EINVAL)
+                return SCORE_E_FILE;
+        if (startswith(fmt, "required key is missing") || strstr(fmt, "required for type"))
+                return SCORE_E_MISSING_KEY;
+        if (startswith(fmt, "expected %s, got %s") || startswith(fmt, "expected a non-empty string") ||
+            startswith(fmt, "expected true or false") || startswith(fmt, "expected a number") ||
+            startswith(fmt, "expected an integer"))
+                return SCORE_E_WRONG_TYPE;
+        if (startswith(fmt, "unknown key"))
+                return SCORE_E_UNKNOWN_KEY;
+        if (strstr(fmt, "depend") || strstr(fmt, "stage number") || strstr(fmt, "unknown stage") ||
+            strstr(fmt, "cycle"))
+                return SCORE_E_DEPENDENCY;
+        return SCORE_E_BAD_VALUE;
+}
+
+int fail(Ctx *c, const Node *n, const char *key, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        r = ctx_failv(c, code_for_failure(r, fmt), n, key, r, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static int warn_codev(Ctx *c, ScoreCode code, const Node *n, const char *key, const char *fmt, va_list ap) {
+        _cleanup_(score_diagnostic_done) ScoreDiagnostic d = {};
+        ScoreDiagnostic *t;
+        char *w;
+
+        if (vasprintf(&d.message, fmt, ap) < 0) {
+                d.message = NULL;
+                return -ENOMEM;
+        }
+        d.code = code;
+        d.file = strdup(c->score->source);
+        d.line = n ? n->line : 0;
+        d.column = n ? n->column : 0;
+        d.key = key ? strdup(key) : NULL;
+        if (!d.file || (key && !d.key))
                 return -ENOMEM;
 
-        w = strdup_printf("%s:%u:%u: key '%s' %s", c->score->source, n->line, n->column, key, msg);
+        w = score_diagnostic_format(&d);
         if (!w)
                 return -ENOMEM;
-        return strv_push(&c->score->warnings, w) < 0 ? (free(w), -ENOMEM) : 0;
+        if (strv_push(&c->score->warnings, w) < 0) {
+                free(w);
+                return -ENOMEM;
+        }
+
+        t = reallocarray(c->score->diagnostics, c->score->n_diagnostics + 1, sizeof(ScoreDiagnostic));
+        if (!t)
+                return -ENOMEM;
+        c->score->diagnostics = t;
+        c->score->diagnostics[c->score->n_diagnostics++] = d;
+        d = (ScoreDiagnostic) {};
+        return 0;
 }
 
-static int warn_unsupported(Ctx *c, const Node *key_node, const char *key) {
-        return warn(c, key_node, key, "is not supported yet, ignored");
+int warn_code(Ctx *c, ScoreCode code, const Node *n, const char *key, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = warn_codev(c, code, n, key, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
-static bool in_list(const char *const *list, const char *s) {
+int warn(Ctx *c, const Node *n, const char *key, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = warn_codev(c, SCORE_W_UNSUPPORTED, n, key, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int warn_unsupported(Ctx *c, const Node *key_node, const char *key) {
+        return warn(c, key_node, key, "not supported yet, ignored");
+}
+
+bool in_list(const char *const *list, const char *s) {
         for (; *list; list++)
                 if (streq(*list, s))
                         return true;
         return false;
 }
 
-static char *key_path(const char *prefix, const char *key) {
+char *key_path(const char *prefix, const char *key) {
         return prefix ? strdup_printf("%s.%s", prefix, key) : strdup(key);
 }
 
-static int expect_type(Ctx *c, const Node *n, const char *key, NodeType type) {
+int expect_type(Ctx *c, const Node *n, const char *key, NodeType type) {
         static const char *const names[] = {
                 [NODE_SCALAR] = "a scalar",
                 [NODE_SEQUENCE] = "a list",
@@ -628,7 +685,7 @@ static int expect_type(Ctx *c, const Node *n, const char *key, NodeType type) {
         return 0;
 }
 
-static int get_string(Ctx *c, const Node *n, const char *key, bool allow_empty, char **ret) {
+int get_string(Ctx *c, const Node *n, const char *key, bool allow_empty, char **ret) {
         int r;
 
         r = expect_type(c, n, key, NODE_SCALAR);
@@ -642,7 +699,45 @@ static int get_string(Ctx *c, const Node *n, const char *key, bool allow_empty, 
         return free_and_strdup(ret, n->scalar);
 }
 
-static int parse_uint64(const char *s, uint64_t *ret) {
+int get_string_list(Ctx *c, const Node *n, const char *key, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        int r;
+
+        if (n->type == NODE_SCALAR) {
+                _cleanup_free_ char *v = NULL;
+
+                r = get_string(c, n, key, false, &v);
+                if (r < 0)
+                        return r;
+                if (strv_push(&l, TAKE_PTR(v)) < 0)
+                        return -ENOMEM;
+        } else {
+                r = expect_type(c, n, key, NODE_SEQUENCE);
+                if (r < 0)
+                        return r;
+                /* an empty list is a list, not "unset" */
+                l = calloc(1, sizeof(char *));
+                if (!l)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n->n_items; i++) {
+                        _cleanup_free_ char *v = NULL, *k = strdup_printf("%s[%zu]", key, i);
+
+                        if (!k)
+                                return -ENOMEM;
+                        r = get_string(c, n->items[i], k, false, &v);
+                        if (r < 0)
+                                return r;
+                        if (strv_push(&l, TAKE_PTR(v)) < 0)
+                                return -ENOMEM;
+                }
+        }
+
+        strv_free(*ret);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int parse_uint64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
         const char *p = s;
 
@@ -661,7 +756,7 @@ static int parse_uint64(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static int get_uint(Ctx *c, const Node *n, const char *key, unsigned min, unsigned *ret) {
+int get_uint(Ctx *c, const Node *n, const char *key, unsigned min, unsigned *ret) {
         uint64_t v;
         int r;
 
@@ -718,7 +813,7 @@ static bool parse_float_text(const char *s, double *ret) {
         return *e == 0;
 }
 
-static int get_number(Ctx *c, const Node *n, const char *key, double min, bool min_exclusive, double *ret) {
+int get_number(Ctx *c, const Node *n, const char *key, double min, bool min_exclusive, double *ret) {
         double v;
         int r;
 
@@ -741,7 +836,7 @@ static int parse_bool_text(const char *s) {
         return -EINVAL;
 }
 
-static int get_bool(Ctx *c, const Node *n, const char *key, bool *ret) {
+int get_bool(Ctx *c, const Node *n, const char *key, bool *ret) {
         int r;
 
         r = expect_type(c, n, key, NODE_SCALAR);
@@ -754,7 +849,9 @@ static int get_bool(Ctx *c, const Node *n, const char *key, bool *ret) {
         return 0;
 }
 
-static bool parse_int_text(const char *s, int64_t *ret) {
+/* No caller since variables follow PyYAML (yaml-scalar.c); kept for
+ * settings that may want 0x/0o ints. */
+static _unused_ bool parse_int_text(const char *s, int64_t *ret) {
         const char *p = s;
         bool neg = false;
         uint64_t v = 0;
@@ -793,23 +890,14 @@ static bool parse_int_text(const char *s, int64_t *ret) {
         return true;
 }
 
+/* Variables, keys included, are typed the way the original's PyYAML
+ * safe_load types them (YAML 1.1: "yes" is True, "1e3" is text), since
+ * templates written for it compare and print them: "1:" is the int 1,
+ * "'1':" the string. */
 static Value *scalar_to_value(const Node *n) {
-        int64_t i;
-        double f;
-        int b;
-
         if (!n->plain)
                 return value_new_string(n->scalar);
-        if (node_is_null(n))
-                return value_new_null();
-        b = parse_bool_text(n->scalar);
-        if (b >= 0)
-                return value_new_bool(b);
-        if (parse_int_text(n->scalar, &i))
-                return value_new_int(i);
-        if (parse_float_text(n->scalar, &f))
-                return value_new_float(f);
-        return value_new_string(n->scalar);
+        return yaml_plain_scalar_to_value(n->scalar);
 }
 
 static int node_to_value(Ctx *c, const Node *n, const char *key, Value **ret) {
@@ -848,16 +936,20 @@ static int node_to_value(Ctx *c, const Node *n, const char *key, Value **ret) {
                         return -ENOMEM;
                 for (size_t i = 0; i + 1 < n->n_items; i += 2) {
                         _cleanup_free_ char *k = NULL;
-                        Value *item;
+                        Value *item, *map_key;
 
-                        /* Keys are kept as their text; "1:" becomes "1". */
                         k = key_path(key, n->items[i]->scalar);
                         if (!k)
                                 return -ENOMEM;
                         r = node_to_value(c, n->items[i + 1], k, &item);
                         if (r < 0)
                                 return r;
-                        r = value_map_set(v, n->items[i]->scalar, item);
+                        map_key = scalar_to_value(n->items[i]);
+                        if (!map_key) {
+                                value_free(item);
+                                return -ENOMEM;
+                        }
+                        r = value_map_set_key(v, map_key, item);
                         if (r < 0)
                                 return r;
                 }
@@ -870,7 +962,7 @@ static int node_to_value(Ctx *c, const Node *n, const char *key, Value **ret) {
 
 /* Collapse "." and ".." lexically, without resolving symlinks, so that the
  * workspace is exactly where the score says. */
-static int path_make_absolute_normalized(const char *base, const char *path, char **ret) {
+int path_make_absolute_normalized(const char *base, const char *path, char **ret) {
         _cleanup_free_ char *joined = NULL, *out = NULL;
         size_t n = 0;
         char *p, *save = NULL;
@@ -909,20 +1001,18 @@ static int path_make_absolute_normalized(const char *base, const char *path, cha
 }
 
 static const char *const top_unsupported[] = {
-        "instrument_fallbacks", "instruments", "movements", "cross_sheet", "on_success",
-        "on_failure", "on_complete", "cost_limits", "rate_limit", "backend", "state_backend",
+        "on_failure", "on_complete", "cost_limits", "backend", "state_backend",
         "state_path", "workspace_lifecycle", "stale_detection", "learning", "grounding",
         "ai_review", "notifications", "circuit_breaker", "checkpoints", "isolation",
-        "conductor", "concert", "feedback", "spec", "log", "logging", "bridge", "hooks",
-        "self_healing", "validation_config", "prompt_extensions", "tags", "metadata",
+        "conductor", "feedback", "spec", "log", "logging", "bridge", "hooks",
+        "self_healing", "validation_config", "prompt_extensions", "tags", "metadata", "runner",
         "version", "schema_version", "secrets", "environment", "env",
         NULL,
 };
 
 static const char *const sheet_unsupported[] = {
         "prelude", "cadenzas", "skip_when", "skip_when_command", "descriptions",
-        "prompt_extensions", "per_sheet_instruments", "instrument_map",
-        "per_sheet_instrument_config", "per_sheet_fallbacks",
+        "prompt_extensions",
         NULL,
 };
 
@@ -932,14 +1022,13 @@ static const char *const prompt_unsupported[] = {
 };
 
 static const char *const validation_unsupported[] = {
-        "on_fail", "retry", "retry_count", "retry_delay_ms", "max_retries", "severity",
+        "on_fail", "retry", "max_retries", "severity",
         "name", "fix_hint", "working_directory", "expected_exit_code", "speculative",
         NULL,
 };
 
 static const char *const retry_unsupported[] = {
-        "max_completion_attempts", "completion_delay_seconds", "completion_threshold_percent",
-        "rate_limit_wait_seconds", "max_rate_limit_waits",
+        "max_rate_limit_retries", "retry_on_rate_limit",
         NULL,
 };
 
@@ -948,16 +1037,10 @@ static const char *const parallel_unsupported[] = {
         NULL,
 };
 
-/* Known mapping keys of one section, each bound to where its node goes. */
-typedef struct KeySlot {
-        const char *name;
-        const Node **value;
-        const Node **key;
-} KeySlot;
 
 /* Sort a mapping's entries into slots; unsupported keys become warnings,
  * anything else is an error.  Null values count as absent. */
-static int collect_keys(Ctx *c, const Node *m, const char *prefix,
+int collect_keys(Ctx *c, const Node *m, const char *prefix,
                         const KeySlot *slots, const char *const *unsupported, bool warn_all_others) {
         for (size_t i = 0; i + 1 < m->n_items; i += 2) {
                 const Node *k = m->items[i], *v = m->items[i + 1];
@@ -995,26 +1078,6 @@ static int collect_keys(Ctx *c, const Node *m, const char *prefix,
         return 0;
 }
 
-static int parse_instrument_config(Ctx *c, const Node *m) {
-        const Node *timeout = NULL;
-        const KeySlot slots[] = {
-                { "timeout_seconds", &timeout, NULL },
-                {}
-        };
-        int r;
-
-        r = expect_type(c, m, "instrument_config", NODE_MAPPING);
-        if (r < 0)
-                return r;
-        /* Everything else there is instrument specific. */
-        r = collect_keys(c, m, "instrument_config", slots, NULL, true);
-        if (r < 0)
-                return r;
-        if (timeout)
-                return get_uint(c, timeout, "instrument_config.timeout_seconds", 1, &c->score->timeout_seconds);
-        return 0;
-}
-
 typedef struct StageDeps {
         unsigned **deps;
         size_t *n_deps;
@@ -1029,7 +1092,17 @@ static void stage_deps_done(StageDeps *d) {
         free(d->n_deps);
 }
 
-static int parse_stage_number(Ctx *c, const Node *n, const char *key, const char *what, unsigned *ret) {
+int collect_mapping(Ctx *c, const Node *m, const char *prefix,
+                    const KeySlot *slots, const char *const *unsupported, bool warn_all_others) {
+        int r;
+
+        r = expect_type(c, m, prefix, NODE_MAPPING);
+        if (r < 0)
+                return r;
+        return collect_keys(c, m, prefix, slots, unsupported, warn_all_others);
+}
+
+int parse_stage_number(Ctx *c, const Node *n, const char *key, const char *what, unsigned *ret) {
         Score *s = c->score;
         uint64_t v;
 
@@ -1116,10 +1189,15 @@ static int parse_dependencies(Ctx *c, const Node *m, const Node *key_node, Stage
         return 0;
 }
 
-static int parse_sheet(Ctx *c, const Node *m) {
+static int parse_sheet(Ctx *c, const Node *m, const Node *movements) {
         Score *s = c->score;
-        const Node *size = NULL, *total = NULL, *start = NULL, *deps = NULL, *deps_key = NULL, *fan = NULL;
+        const Node *size = NULL, *total = NULL, *start = NULL, *deps = NULL, *deps_key = NULL, *fan = NULL,
+                *per_sheet = NULL, *map = NULL, *configs = NULL, *fallbacks = NULL;
         const KeySlot slots[] = {
+                { "per_sheet_instruments", &per_sheet, NULL },
+                { "instrument_map", &map, NULL },
+                { "per_sheet_instrument_config", &configs, NULL },
+                { "per_sheet_fallbacks", &fallbacks, NULL },
                 { "size", &size, NULL },
                 { "total_items", &total, NULL },
                 { "start_item", &start, NULL },
@@ -1194,6 +1272,13 @@ static int parse_sheet(Ctx *c, const Node *m) {
                 }
         }
 
+        /* movements.N.voices is another way to say sheet.fan_out.N */
+        if (movements) {
+                r = parse_movements(c, movements);
+                if (r < 0)
+                        return r;
+        }
+
         if (deps) {
                 r = parse_dependencies(c, deps, deps_key, &d);
                 if (r < 0)
@@ -1213,7 +1298,10 @@ static int parse_sheet(Ctx *c, const Node *m) {
                             "fan-outs make more than %" PRIu64 " sheet dependencies; "
                             "avoid all-to-all dependencies between wide fan-outs",
                             (uint64_t) max_sheets * SCORE_DEPS_PER_SHEET_MAX);
-        return r;
+        if (r < 0)
+                return r;
+
+        return parse_sheet_instruments(c, per_sheet, map, configs, fallbacks);
 }
 
 static int parse_prompt(Ctx *c, const Node *m) {
@@ -1269,6 +1357,21 @@ static int parse_prompt(Ctx *c, const Node *m) {
                 if (strlen(s->prompt_template) != size)
                         return fail(c, tmpl_file, "prompt.template_file", -EINVAL,
                                     "template file '%s' contains a NUL byte", path);
+                s->prompt_template_name = TAKE_PTR(path);
+        }
+
+        /* A template that cannot parse fails every sheet: say so now, with
+         * the line, rather than at the first dispatch. */
+        if (s->prompt_template) {
+                _cleanup_free_ char *error = NULL;
+
+                r = template_check(s->prompt_template_name ?: "prompt.template", s->prompt_template, &error);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail_code(c, SCORE_E_TEMPLATE, tmpl ?: tmpl_file,
+                                         tmpl ? "prompt.template" : "prompt.template_file", -EINVAL,
+                                         "%s", error ?: strerror(-r));
         }
 
         if (vars) {
@@ -1288,9 +1391,12 @@ static int parse_prompt(Ctx *c, const Node *m) {
 
 static int parse_validation(Ctx *c, const Node *m, size_t idx, ScoreValidation *v) {
         const Node *type = NULL, *path = NULL, *pattern = NULL, *command = NULL, *description = NULL,
-                *condition = NULL, *stage = NULL, *sheet = NULL, *timeout = NULL;
+                *condition = NULL, *stage = NULL, *sheet = NULL, *timeout = NULL,
+                *retry_count = NULL, *retry_delay = NULL;
         const KeySlot slots[] = {
                 { "type", &type, NULL },
+                { "retry_count", &retry_count, NULL },
+                { "retry_delay_ms", &retry_delay, NULL },
                 { "path", &path, NULL },
                 { "pattern", &pattern, NULL },
                 { "command", &command, NULL },
@@ -1349,6 +1455,16 @@ static int parse_validation(Ctx *c, const Node *m, size_t idx, ScoreValidation *
         }
         if (timeout && (r = get_uint(c, timeout, KEY("timeout_seconds"), 1, &v->timeout_seconds)) < 0)
                 return r;
+        if (retry_count && (r = get_uint(c, retry_count, KEY("retry_count"), 0, &v->retry_count)) < 0)
+                return r;
+        if (v->retry_count > VALIDATION_RETRY_COUNT_MAX)
+                return fail(c, retry_count, key, -EINVAL, "must be at most %u, got %u",
+                            VALIDATION_RETRY_COUNT_MAX, v->retry_count);
+        if (retry_delay && (r = get_uint(c, retry_delay, KEY("retry_delay_ms"), 0, &v->retry_delay_ms)) < 0)
+                return r;
+        if (v->retry_delay_ms > VALIDATION_RETRY_DELAY_MS_MAX)
+                return fail(c, retry_delay, key, -EINVAL, "must be at most %u ms, got %u",
+                            VALIDATION_RETRY_DELAY_MS_MAX, v->retry_delay_ms);
 
         switch (v->type) {
         case VALIDATION_CONTENT_CONTAINS:
@@ -1392,6 +1508,8 @@ static int parse_validations(Ctx *c, const Node *l) {
                 *v = (ScoreValidation) {
                         .stage = 1,
                         .timeout_seconds = 30,
+                        .retry_count = 3,
+                        .retry_delay_ms = 200,
                 };
                 s->n_validations++;
                 r = parse_validation(c, l->items[i], i, v);
@@ -1403,8 +1521,16 @@ static int parse_validations(Ctx *c, const Node *l) {
 
 static int parse_retry(Ctx *c, const Node *m) {
         ScoreRetry *retry = &c->score->retry;
-        const Node *max = NULL, *base = NULL, *expo = NULL, *maxd = NULL, *jitter = NULL;
+        ScoreCompletion *completion = &c->score->completion;
+        ScoreRateLimit *rate = &c->score->rate_limit;
+        const Node *max = NULL, *base = NULL, *expo = NULL, *maxd = NULL, *jitter = NULL,
+                *cmax = NULL, *cthreshold = NULL, *cdelay = NULL, *rwait = NULL, *rmax = NULL;
         const KeySlot slots[] = {
+                { "max_completion_attempts", &cmax, NULL },
+                { "completion_threshold_percent", &cthreshold, NULL },
+                { "completion_delay_seconds", &cdelay, NULL },
+                { "rate_limit_wait_seconds", &rwait, NULL },
+                { "max_rate_limit_waits", &rmax, NULL },
                 { "max_retries", &max, NULL },
                 { "base_delay_seconds", &base, NULL },
                 { "exponential_base", &expo, NULL },
@@ -1430,6 +1556,24 @@ static int parse_retry(Ctx *c, const Node *m) {
         if (maxd && (r = get_number(c, maxd, "retry.max_delay_seconds", 0, false, &retry->max_delay_seconds)) < 0)
                 return r;
         if (jitter && (r = get_bool(c, jitter, "retry.jitter", &retry->jitter)) < 0)
+                return r;
+        if (cmax && (r = get_uint(c, cmax, "retry.max_completion_attempts", 0, &completion->max_attempts)) < 0)
+                return r;
+        if (cthreshold) {
+                r = get_number(c, cthreshold, "retry.completion_threshold_percent", 0, false,
+                               &completion->threshold_percent);
+                if (r < 0)
+                        return r;
+                if (completion->threshold_percent > 100)
+                        return fail(c, cthreshold, "retry.completion_threshold_percent", -EINVAL,
+                                    "must be at most 100, got %s", cthreshold->scalar);
+        }
+        if (cdelay && (r = get_number(c, cdelay, "retry.completion_delay_seconds", 0, false,
+                                      &completion->delay_seconds)) < 0)
+                return r;
+        if (rwait && (r = get_number(c, rwait, "retry.rate_limit_wait_seconds", 0, false, &rate->wait_seconds)) < 0)
+                return r;
+        if (rmax && (r = get_uint(c, rmax, "retry.max_rate_limit_waits", 0, &rate->max_waits)) < 0)
                 return r;
         return 0;
 }
@@ -1588,7 +1732,7 @@ static int parse_percent_hundredths(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static int get_uint64_range(Ctx *c, const Node *n, const char *key, uint64_t min, uint64_t max, uint64_t *ret) {
+int get_uint64_range(Ctx *c, const Node *n, const char *key, uint64_t min, uint64_t max, uint64_t *ret) {
         uint64_t v;
         int r;
 
@@ -1680,8 +1824,17 @@ static int score_from_tree(Ctx *c, const Node *root) {
         Score *s = c->score;
         const Node *name = NULL, *description = NULL, *workspace = NULL, *instrument = NULL,
                 *instrument_config = NULL, *sheet = NULL, *prompt = NULL, *validations = NULL,
-                *retry = NULL, *parallel = NULL, *pause = NULL, *resources = NULL;
+                *retry = NULL, *parallel = NULL, *pause = NULL, *resources = NULL,
+                *fallbacks = NULL, *instruments = NULL, *movements = NULL, *cross_sheet = NULL,
+                *on_success = NULL, *concert = NULL, *rate_limit = NULL;
         const KeySlot slots[] = {
+                { "instrument_fallbacks", &fallbacks, NULL },
+                { "instruments", &instruments, NULL },
+                { "movements", &movements, NULL },
+                { "cross_sheet", &cross_sheet, NULL },
+                { "on_success", &on_success, NULL },
+                { "concert", &concert, NULL },
+                { "rate_limit", &rate_limit, NULL },
                 { "name", &name, NULL },
                 { "description", &description, NULL },
                 { "workspace", &workspace, NULL },
@@ -1715,16 +1868,19 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 r = get_string(c, instrument, "instrument", false, &s->instrument);
                 if (r < 0)
                         return r;
-                if (!streq(s->instrument, "cli")) {
-                        r = warn(c, instrument, "instrument",
-                                 "names '%s', which is not supported yet: only the built-in 'cli' instrument runs for now",
-                                 s->instrument);
-                        if (r < 0)
-                                return r;
-                }
+                s->instrument_given = true;
         }
 
-        if (instrument_config && (r = parse_instrument_config(c, instrument_config)) < 0)
+        if (instrument_config) {
+                r = parse_instrument_config_block(c, instrument_config, "instrument_config", &s->instrument_config);
+                if (r < 0)
+                        return r;
+                if (s->instrument_config.timeout_seconds > 0)
+                        s->timeout_seconds = s->instrument_config.timeout_seconds;
+        }
+        if (fallbacks && (r = get_string_list(c, fallbacks, "instrument_fallbacks", &s->instrument_fallbacks)) < 0)
+                return r;
+        if (instruments && (r = parse_instruments(c, instruments)) < 0)
                 return r;
 
         if (workspace) {
@@ -1754,7 +1910,7 @@ static int score_from_tree(Ctx *c, const Node *root) {
 
         if (!sheet)
                 return fail(c, root, "sheet", -EINVAL, "required key is missing");
-        r = parse_sheet(c, sheet);
+        r = parse_sheet(c, sheet, movements);
         if (r < 0)
                 return r;
 
@@ -1771,17 +1927,33 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 return r;
         if (resources && (r = parse_resources(c, resources)) < 0)
                 return r;
+        if (cross_sheet && (r = parse_cross_sheet(c, cross_sheet)) < 0)
+                return r;
+        if (on_success && (r = parse_hooks(c, on_success, "on_success")) < 0)
+                return r;
+        if (concert && (r = parse_concert(c, concert)) < 0)
+                return r;
+        if (rate_limit && (r = parse_rate_limit(c, rate_limit)) < 0)
+                return r;
 
         return 0;
 }
 
 /* ────────────────────────────── entry points ───────────────────────────── */
 
-static int set_error(char **ret_error, char *msg) {
-        if (ret_error)
-                *ret_error = msg;
-        else
+static int set_error(ScoreDiagnostic *ret_error, ScoreCode code, const char *source,
+                     unsigned line, unsigned column, char *msg) {
+        if (!ret_error) {
                 free(msg);
+                return 0;
+        }
+        *ret_error = (ScoreDiagnostic) {
+                .code = code,
+                .file = strdup(source),
+                .line = line,
+                .column = column,
+                .message = msg,
+        };
         return 0;
 }
 
@@ -1797,8 +1969,8 @@ static int base_dir_absolute(const char *base_dir, char **ret) {
         return path_make_absolute_normalized(cwd, base_dir ?: ".", ret);
 }
 
-int score_parse_string(const char *yaml, size_t size, const char *source, const char *base_dir,
-                       const ScoreLimits *limits, Score **ret, char **ret_error) {
+int score_parse_string_full(const char *yaml, size_t size, const char *source, const char *base_dir,
+                            const ScoreLimits *limits, Score **ret, ScoreDiagnostic *ret_error) {
         _cleanup_score_free_ Score *s = NULL;
         YamlReader y = {};
         Ctx c = {};
@@ -1807,15 +1979,16 @@ int score_parse_string(const char *yaml, size_t size, const char *source, const 
         if (!yaml || !ret)
                 return -EINVAL;
         if (ret_error)
-                *ret_error = NULL;
+                *ret_error = (ScoreDiagnostic) {};
         if (!limits)
                 limits = &score_limits_default;
         if (!source)
                 source = "<inline>";
 
         if (size > limits->max_score_bytes) {
-                set_error(ret_error, strdup_printf("%s: score is %zu bytes, larger than the limit of %zu bytes",
-                                                   source, size, limits->max_score_bytes));
+                set_error(ret_error, SCORE_E_LIMIT, source, 0, 0,
+                          strdup_printf("score is %zu bytes, larger than the limit of %zu bytes",
+                                        size, limits->max_score_bytes));
                 return -EFBIG;
         }
 
@@ -1825,12 +1998,28 @@ int score_parse_string(const char *yaml, size_t size, const char *source, const 
         *s = (Score) {
                 .timeout_seconds = 1800,
                 .start_item = 1,
+                .instrument_config = SCORE_INSTRUMENT_CONFIG_INIT,
                 .retry = {
                         .max_retries = 3,
                         .base_delay_seconds = 10,
                         .exponential_base = 2,
                         .max_delay_seconds = 3600,
                         .jitter = true,
+                },
+                .completion = {
+                        .max_attempts = 3,
+                        .threshold_percent = 50,
+                        .delay_seconds = 5,
+                },
+                .rate_limit = {
+                        .wait_seconds = 3600,
+                        .max_waits = 24,
+                },
+                .concert = {
+                        .max_chain_depth = 5,
+                },
+                .cross_sheet = {
+                        .max_output_chars = 2000,
                 },
                 .max_concurrent = 1,
                 .pause_between_sheets_seconds = 2,
@@ -1843,8 +2032,8 @@ int score_parse_string(const char *yaml, size_t size, const char *source, const 
                 return -ENOMEM;
         r = base_dir_absolute(base_dir, &s->base_dir);
         if (r < 0) {
-                set_error(ret_error, strdup_printf("%s: cannot determine the score's base directory: %s",
-                                                   source, strerror(-r)));
+                set_error(ret_error, SCORE_E_FILE, source, 0, 0,
+                          strdup_printf("cannot determine the score's base directory: %s", strerror(-r)));
                 return r;
         }
 
@@ -1857,21 +2046,22 @@ int score_parse_string(const char *yaml, size_t size, const char *source, const 
         };
         r = yaml_read_tree(&y, yaml, size);
         if (r < 0) {
-                set_error(ret_error, TAKE_PTR(y.error) ?: strdup_printf("%s: cannot parse YAML: %s",
-                                                                         source, strerror(-r)));
+                set_error(ret_error, r == -E2BIG ? SCORE_E_LIMIT : SCORE_E_YAML, source,
+                          y.error_line, y.error_column,
+                          TAKE_PTR(y.error) ?: strdup_printf("cannot parse YAML: %s", strerror(-r)));
                 yaml_reader_done(&y);
                 return r;
         }
 
         if (!y.root || node_is_null(y.root)) {
-                set_error(ret_error, strdup_printf("%s:1:1: score is empty", source));
+                set_error(ret_error, SCORE_E_MISSING_KEY, source, 1, 1, strdup("score is empty"));
                 yaml_reader_done(&y);
                 return -EINVAL;
         }
         if (y.root->type != NODE_MAPPING) {
-                set_error(ret_error, strdup_printf("%s:%u:%u: the score must be a mapping of keys, got %s",
-                                                   source, y.root->line, y.root->column,
-                                                   node_type_to_string(y.root)));
+                set_error(ret_error, SCORE_E_WRONG_TYPE, source, y.root->line, y.root->column,
+                          strdup_printf("the score must be a mapping of keys, got %s",
+                                        node_type_to_string(y.root)));
                 yaml_reader_done(&y);
                 return -EINVAL;
         }
@@ -1883,17 +2073,23 @@ int score_parse_string(const char *yaml, size_t size, const char *source, const 
         r = score_from_tree(&c, y.root);
         yaml_reader_done(&y);
         if (r < 0) {
-                set_error(ret_error, TAKE_PTR(c.error) ?: strdup_printf("%s: cannot parse score: %s",
-                                                                         source, strerror(-r)));
+                if (ret_error) {
+                        *ret_error = c.error;
+                        c.error = (ScoreDiagnostic) {};
+                        if (!ret_error->message)
+                                set_error(ret_error, SCORE_E_BAD_VALUE, source, 0, 0,
+                                          strdup_printf("cannot parse score: %s", strerror(-r)));
+                }
+                score_diagnostic_done(&c.error);
                 return r;
         }
-        free(c.error);
+        score_diagnostic_done(&c.error);
 
         *ret = TAKE_PTR(s);
         return 0;
 }
 
-int score_parse_file(const char *path, const ScoreLimits *limits, Score **ret, char **ret_error) {
+int score_parse_file_full(const char *path, const ScoreLimits *limits, Score **ret, ScoreDiagnostic *ret_error) {
         _cleanup_free_ char *text = NULL, *abs = NULL;
         size_t size;
         char *slash;
@@ -1902,24 +2098,26 @@ int score_parse_file(const char *path, const ScoreLimits *limits, Score **ret, c
         if (!path || !ret)
                 return -EINVAL;
         if (ret_error)
-                *ret_error = NULL;
+                *ret_error = (ScoreDiagnostic) {};
         if (!limits)
                 limits = &score_limits_default;
 
         r = read_full_file(path, limits->max_score_bytes, &text, &size);
         if (r == -EFBIG) {
-                set_error(ret_error, strdup_printf("%s: score is larger than the limit of %zu bytes",
-                                                   path, limits->max_score_bytes));
+                set_error(ret_error, SCORE_E_LIMIT, path, 0, 0,
+                          strdup_printf("score is larger than the limit of %zu bytes", limits->max_score_bytes));
                 return r;
         }
         if (r < 0) {
-                set_error(ret_error, strdup_printf("%s: cannot read score: %s", path, strerror(-r)));
+                set_error(ret_error, SCORE_E_FILE, path, 0, 0,
+                          strdup_printf("cannot read score: %s", strerror(-r)));
                 return r;
         }
 
         r = base_dir_absolute(path, &abs);
         if (r < 0) {
-                set_error(ret_error, strdup_printf("%s: cannot make the path absolute: %s", path, strerror(-r)));
+                set_error(ret_error, SCORE_E_FILE, path, 0, 0,
+                          strdup_printf("cannot make the path absolute: %s", strerror(-r)));
                 return r;
         }
         slash = strrchr(abs, '/');
@@ -1928,5 +2126,36 @@ int score_parse_file(const char *path, const ScoreLimits *limits, Score **ret, c
         else
                 *slash = 0;
 
-        return score_parse_string(text, size, path, abs, limits, ret, ret_error);
+        return score_parse_string_full(text, size, path, abs, limits, ret, ret_error);
+}
+
+static int format_error(int r, ScoreDiagnostic *d, char **ret_error) {
+        if (ret_error) {
+                *ret_error = d->message ? score_diagnostic_format(d) : NULL;
+                if (d->message && !*ret_error)
+                        r = -ENOMEM;
+        }
+        score_diagnostic_done(d);
+        return r;
+}
+
+int score_parse_string(const char *yaml, size_t size, const char *source, const char *base_dir,
+                       const ScoreLimits *limits, Score **ret, char **ret_error) {
+        ScoreDiagnostic d = {};
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        r = score_parse_string_full(yaml, size, source, base_dir, limits, ret, &d);
+        return r < 0 ? format_error(r, &d, ret_error) : (score_diagnostic_done(&d), r);
+}
+
+int score_parse_file(const char *path, const ScoreLimits *limits, Score **ret, char **ret_error) {
+        ScoreDiagnostic d = {};
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        r = score_parse_file_full(path, limits, ret, &d);
+        return r < 0 ? format_error(r, &d, ret_error) : (score_diagnostic_done(&d), r);
 }

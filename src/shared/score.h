@@ -29,7 +29,15 @@ typedef struct ScoreValidation {
         unsigned stage;         /* validation stage: stage k runs only if all of stage < k passed; default 1 */
         unsigned sheet;         /* only for this sheet number; 0 = every sheet */
         unsigned timeout_seconds; /* command_succeeds only; default 30 */
+        /* File checks (file_exists, file_modified, content_*) look again
+         * this many times, retry_delay_ms apart, before failing: output
+         * written by a slow or network filesystem may land late. */
+        unsigned retry_count;           /* default 3 */
+        unsigned retry_delay_ms;        /* default 200 */
 } ScoreValidation;
+
+#define VALIDATION_RETRY_COUNT_MAX 100U
+#define VALIDATION_RETRY_DELAY_MS_MAX 60000U
 
 typedef struct ScoreRetry {
         unsigned max_retries;           /* default 3 */
@@ -78,6 +86,118 @@ static inline bool score_resources_set(const ScoreResources *r) {
         return r && (r->memory_max || r->cpu_quota_per_sec_usec || r->tasks_max || r->io_weight);
 }
 
+/* Diagnostics: every error and warning the parser reports carries a stable
+ * code (documented in marianne.score(5)) so scripts can match on it. */
+typedef enum ScoreCode {
+        SCORE_E_YAML,                   /* E001 yaml-syntax: not well-formed YAML */
+        SCORE_E_LIMIT,                  /* E002 over-limit: size, sheets, nesting, aliases */
+        SCORE_E_MISSING_KEY,            /* E003 missing-key */
+        SCORE_E_WRONG_TYPE,             /* E004 wrong-type */
+        SCORE_E_UNKNOWN_KEY,            /* E005 unknown-key */
+        SCORE_E_BAD_VALUE,              /* E006 bad-value */
+        SCORE_E_DEPENDENCY,             /* E007 bad-dependency */
+        SCORE_E_TEMPLATE,               /* E008 template-error */
+        SCORE_E_INSTRUMENT,             /* E009 unknown-instrument */
+        SCORE_E_FILE,                   /* E010 unreadable-file */
+        SCORE_W_UNSUPPORTED,            /* W001 not-supported: accepted, has no effect here */
+        SCORE_W_INSTRUMENT,             /* W002 instrument-unavailable: a fallback or executable is missing */
+        SCORE_W_DEFAULT,                /* W003 different-default: behaves unlike the original when omitted */
+        _SCORE_CODE_MAX,
+} ScoreCode;
+
+const char *score_code_to_string(ScoreCode c);          /* "E005" */
+const char *score_code_to_name(ScoreCode c);            /* "unknown-key" */
+static inline bool score_code_is_error(ScoreCode c) {
+        return c < SCORE_W_UNSUPPORTED;
+}
+
+typedef struct ScoreDiagnostic {
+        ScoreCode code;
+        char *file;             /* the score's source */
+        unsigned line, column;  /* 1-based; 0 when not tied to a place */
+        char *key;              /* "validations[2].path", or NULL */
+        char *message;          /* what is wrong, without place or key */
+} ScoreDiagnostic;
+
+void score_diagnostic_done(ScoreDiagnostic *d);
+/* "FILE:LINE:COLUMN: key 'KEY': MESSAGE [CODE]" */
+char *score_diagnostic_format(const ScoreDiagnostic *d);
+
+/* An instrument_config block (score level, instruments.X.config,
+ * movement or per-sheet).  Unset fields inherit from the level below. */
+typedef struct ScoreInstrumentConfig {
+        char *model;
+        unsigned timeout_seconds;       /* 0 = unset */
+        int skip_permissions;           /* -1 unset, 0, 1 */
+        int disable_mcp;                /* -1 unset, 0, 1 */
+        char **allowed_tools;
+        char **extra_flags;
+        char *system_prompt;
+} ScoreInstrumentConfig;
+
+#define SCORE_INSTRUMENT_CONFIG_INIT { .skip_permissions = -1, .disable_mcp = -1 }
+
+/* instruments: alias → {profile, config} */
+typedef struct ScoreInstrumentAlias {
+        char *name;
+        char *profile;
+        ScoreInstrumentConfig config;
+} ScoreInstrumentAlias;
+
+typedef struct ScoreMovement {
+        char *name;             /* NULL when not declared */
+        char *instrument;       /* NULL: inherit */
+        ScoreInstrumentConfig config;
+        unsigned voices;        /* 0 = not given (sheet.fan_out decides) */
+} ScoreMovement;
+
+typedef struct ScoreCrossSheet {
+        bool enabled;                   /* a cross_sheet block was given */
+        bool auto_capture_stdout;
+        unsigned max_output_chars;      /* default 2000 */
+        unsigned lookback_sheets;       /* 0 = all earlier sheets */
+        char **capture_files;           /* Jinja templates of paths */
+} ScoreCrossSheet;
+
+typedef enum ScoreHookType {
+        SCORE_HOOK_RUN_COMMAND,
+        SCORE_HOOK_RUN_SCRIPT,
+        SCORE_HOOK_RUN_JOB,
+        _SCORE_HOOK_TYPE_MAX,
+        _SCORE_HOOK_TYPE_INVALID = -EINVAL,
+} ScoreHookType;
+
+const char *score_hook_type_to_string(ScoreHookType t);
+ScoreHookType score_hook_type_from_string(const char *s);
+
+typedef struct ScoreHook {
+        ScoreHookType type;
+        char *command;          /* run_command: bash -c text; run_script: script path (absolute) */
+        char **args;            /* run_script arguments */
+        char *job_path;         /* run_job: absolute score path */
+        char *working_directory;/* absolute; default the workspace */
+        char *description;
+        unsigned timeout_seconds;       /* default 300 */
+        bool abort_on_failure;          /* on_failure: abort stops the remaining hooks */
+} ScoreHook;
+
+/* concert: how run_job hooks chain scores. */
+typedef struct ScoreConcert {
+        unsigned max_chain_depth;               /* default 5 */
+        double cooldown_between_jobs_seconds;   /* default 0: pause before chaining */
+} ScoreConcert;
+
+typedef struct ScoreRateLimit {
+        double wait_seconds;            /* default 3600, when the output names no reset time */
+        unsigned max_waits;             /* default 24; then the sheet fails */
+} ScoreRateLimit;
+
+typedef struct ScoreCompletion {
+        unsigned max_attempts;          /* retry.max_completion_attempts, default 3; 0 = off */
+        double threshold_percent;       /* retry.completion_threshold_percent, default 50 */
+        double delay_seconds;           /* retry.completion_delay_seconds, default 5 */
+} ScoreCompletion;
+
 typedef struct Score {
         char *source;           /* file path, or a label such as "<inline>", for messages */
         char *base_dir;         /* absolute: relative paths in the score resolve against it */
@@ -85,7 +205,24 @@ typedef struct Score {
         char *description;
         char *workspace;        /* absolute, normalized; default base_dir/workspace */
         char *instrument;       /* "cli" by default */
+        bool instrument_given;  /* the score named one (else the cli default applies) */
         unsigned timeout_seconds;       /* instrument_config.timeout_seconds; default 1800 */
+        ScoreInstrumentConfig instrument_config;
+        char **instrument_fallbacks;
+        ScoreInstrumentAlias *aliases;
+        size_t n_aliases;
+        ScoreMovement *movements;       /* [stage-1], n = total_stages */
+        /* Per-sheet overrides, [num-1] with n_sheets entries, NULL entries = unset;
+         * the arrays themselves are NULL when the score sets none. */
+        char **sheet_instrument;                /* per_sheet_instruments / instrument_map */
+        ScoreInstrumentConfig *sheet_config;    /* per_sheet_instrument_config */
+        char ***sheet_fallbacks;                /* per_sheet_fallbacks */
+        ScoreCrossSheet cross_sheet;
+        ScoreHook *on_success;
+        size_t n_on_success;
+        ScoreConcert concert;
+        ScoreRateLimit rate_limit;
+        ScoreCompletion completion;
 
         unsigned sheet_size;
         unsigned total_items;
@@ -94,6 +231,7 @@ typedef struct Score {
         unsigned *fan_out;      /* [stage-1] → instance count, 1 when not fanned; n = total_stages */
 
         char *prompt_template;  /* template text (template_file already read); may be NULL */
+        char *prompt_template_name;     /* for messages: the template_file path, or NULL = "prompt.template" */
         Value *variables;       /* VALUE_MAP, never NULL */
 
         ScoreValidation *validations;
@@ -107,7 +245,9 @@ typedef struct Score {
         Sheet *sheets;          /* n_sheets expanded sheets, sheets[i].num == i + 1 */
         size_t n_sheets;
 
-        char **warnings;        /* "file:line:column: key 'x' is not supported yet, ignored" */
+        char **warnings;        /* "file:line:column: key 'x' is not supported yet, ignored [W001]" */
+        ScoreDiagnostic *diagnostics;   /* the same warnings, structured */
+        size_t n_diagnostics;
 
         size_t max_template_output;     /* from the limits the score was parsed with */
 } Score;
@@ -127,6 +267,11 @@ DEFINE_CLEANUP_FUNC(Score *, score_free);
 int score_parse_file(const char *path, const ScoreLimits *limits, Score **ret, char **ret_error);
 int score_parse_string(const char *yaml, size_t size, const char *source, const char *base_dir,
                        const ScoreLimits *limits, Score **ret, char **ret_error);
+/* The same, with the error as a structured diagnostic (ret_error may be
+ * NULL; on success it is left zeroed). */
+int score_parse_file_full(const char *path, const ScoreLimits *limits, Score **ret, ScoreDiagnostic *ret_error);
+int score_parse_string_full(const char *yaml, size_t size, const char *source, const char *base_dir,
+                            const ScoreLimits *limits, Score **ret, ScoreDiagnostic *ret_error);
 
 /* Sheet arithmetic (exposed for tests): number of stages for the given
  * sheet settings, and the item range of stage n. */
@@ -142,8 +287,28 @@ const Sheet *score_get_sheet(const Score *s, unsigned num);
  * total_stages/total_movements, start_item, end_item), built-ins winning. */
 int score_sheet_context(const Score *s, unsigned num, Value **ret);
 
-/* Render the prompt of one sheet (empty template renders as ""). */
+/* Render the prompt of one sheet (empty template renders as "").
+ * extra: more built-ins (previous_outputs, previous_files) laid over the
+ * sheet context, or NULL. */
 int score_render_prompt(const Score *s, unsigned num, char **ret, char **ret_error);
+int score_render_prompt_with(const Score *s, unsigned num, const Value *extra, char **ret, char **ret_error);
+
+/* The instrument chain of one sheet, in the order it is tried: the
+ * primary, then its fallbacks.  Precedence for the primary, most specific
+ * first: sheet.per_sheet_instruments, sheet.instrument_map, the
+ * movement's instrument, the score's instrument, "cli".  Names are
+ * resolved through the instruments: aliases; config merges the levels,
+ * the more specific winning field by field. */
+typedef struct ScoreInstrumentChoice {
+        char *name;             /* as written in the score (alias or profile) */
+        char *profile;          /* the profile it resolves to */
+        ScoreInstrumentConfig config;
+} ScoreInstrumentChoice;
+
+int score_sheet_instruments(const Score *s, unsigned num, ScoreInstrumentChoice **ret, size_t *ret_n);
+void score_instrument_choices_free(ScoreInstrumentChoice *c, size_t n);
+void score_instrument_config_done(ScoreInstrumentConfig *c);
+int score_instrument_config_merge(ScoreInstrumentConfig *into, const ScoreInstrumentConfig *over);
 
 /* Internal to the score module (score.c ↔ score-parse.c), exposed for tests.
  * Stage-level dependencies: deps[stage - 1] lists the n_deps[stage - 1]
