@@ -109,14 +109,24 @@ static void print_plan_sheet(const CtlDict *d) {
                ctl_dict_u64(d, "num"), ctl_dict_u64(d, "stage"), ctl_dict_u64(d, "instance"),
                ctl_dict_u64(d, "fan_count"), ctl_dict_u64(d, "start_item"), ctl_dict_u64(d, "end_item"));
         printf("  Depends on: %s\n", isempty(deps) ? "none" : deps);
+        if (ctl_dict_string(d, "instrument_error"))
+                printf("  Instrument: cannot run here: %s\n", ctl_dict_string(d, "instrument_error"));
+        else if (ctl_dict_string(d, "instrument")) {
+                const char *how = strempty(ctl_dict_string(d, "prompt_delivery"));
+
+                printf("  Instrument: %s (prompt %s)\n", ctl_dict_string(d, "instrument"),
+                       streq(how, "stdin") ? "on stdin" : streq(how, "positional") ? "as the last argument" :
+                       "as an option's value");
+                printf("  Runs: %s\n", strempty(ctl_dict_string(d, "command_line")));
+        }
         if (!isempty(error))
                 printf("  Error: %s\n", error);
         else if (ctl_dict_string(d, "command_omitted"))
-                puts("  Command: (omitted: the plan reached its 8 MiB size limit)");
+                puts("  Prompt: (omitted: the plan reached its 8 MiB size limit)");
         else if (isempty(cmd))
-                puts("  Command: (empty)");
+                puts("  Prompt: (empty)");
         else
-                printf("  Command%s:\n%s%s", ctl_dict_string(d, "command_truncated") ? " (first 64 KiB)" : "",
+                printf("  Prompt%s:\n%s%s", ctl_dict_string(d, "command_truncated") ? " (first 64 KiB)" : "",
                        cmd, endswith(cmd, "\n") ? "" : "\n");
 }
 

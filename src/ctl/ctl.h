@@ -79,6 +79,13 @@ const char *ctl_glyph_arrow(void);
 const char *ctl_state_color(const char *state); /* ANSI sequence, "" when not a terminal */
 const char *ctl_color_reset(void);
 int ctl_parse_unsigned(const char *s, uint64_t max, uint64_t *ret);
+char *ctl_format_tokens(uint64_t input, uint64_t output);  /* "1234 in, 567 out" */
+char *ctl_format_cost(double usd);             /* "$0.0123 (estimated)" */
+char *ctl_format_percent(double p);            /* "50%", "66.7%" */
+/* A validation status ("passed", "failed", "not_applicable", "not_run") as
+ * a mark: ✓ ✗ – in UTF-8 locales, "[passed]", "[not run]"... elsewhere. */
+const char *ctl_validation_mark(const char *status);
+const char *ctl_validation_words(const char *status);  /* "not run", "not applicable", ... */
 
 /* ctl-table.c: column-aligned tables. */
 typedef struct CtlTable CtlTable;
@@ -99,6 +106,20 @@ int ctl_json_write_struct_array(FILE *f, sd_bus_message *m, const char *contents
                                 const char * const *fields, size_t n_fields);
 void ctl_json_write_double(FILE *f, double d);
 void ctl_json_write_strv(FILE *f, char * const *l);
+
+/* One outcome of a sheet's validation_details, the JSON array of
+ * validation_report_to_json(): [{"index":0,"status":"passed",
+ * "description":"...","detail":"..."}, ...].  Strings are as sent, not
+ * sanitized for a terminal. */
+typedef struct CtlValidation {
+        unsigned index;
+        char *status;           /* "passed", "failed", "not_applicable", "not_run" */
+        char *description;      /* NULL if none */
+        char *detail;
+} CtlValidation;
+void ctl_validations_free(CtlValidation *v, size_t n);
+/* -EBADMSG if text is not such an array; unknown keys are ignored. */
+int ctl_json_parse_validations(const char *text, CtlValidation **ret, size_t *ret_n);
 
 /* ctl-dict.c: a{sv} read into memory for human-readable output. */
 typedef struct CtlDictEntry {
@@ -127,6 +148,20 @@ char *ctl_dict_format_value(const CtlDictEntry *e);             /* with units, t
 /* "  Label: value" lines, labels right-aligned; skip lists keys not to print. */
 int ctl_dict_print(const CtlDict *d, FILE *f, char * const *skip);
 
+/* Labelled lines built by a command, printed like ctl_dict_print(). */
+typedef struct CtlField {
+        char *label;
+        char *value;
+} CtlField;
+typedef struct CtlFields {
+        CtlField *fields;
+        size_t n;
+} CtlFields;
+void ctl_fields_done(CtlFields *l);
+int ctl_fields_add_take(CtlFields *l, char *label, char *value);  /* takes both; NULL means OOM */
+int ctl_fields_add_entry(CtlFields *l, const CtlDictEntry *e);   /* label and value as ctl_dict_print() */
+int ctl_fields_print(const CtlFields *l, FILE *f);
+
 /* Commands; each returns an exit code. */
 int ctl_cmd_start(Ctl *c, char **args);
 int ctl_cmd_job_action(Ctl *c, const char *verb, char **args);
@@ -141,6 +176,8 @@ int ctl_cmd_health(Ctl *c, char **args);
 int ctl_cmd_conductor_status(Ctl *c, char **args);
 int ctl_cmd_watch(Ctl *c, char **args);
 int ctl_cmd_validate(Ctl *c, char **args);
+int ctl_cmd_instruments(Ctl *c, char **args);
+int ctl_cmd_render(Ctl *c, char **args);
 
 /* Shared between commands. */
 /* Follow a job (or every job) through the conductor's signals.  To miss
@@ -152,3 +189,8 @@ int ctl_watch_follow(Watch *w, const char *job);
 int ctl_watch_job(const Ctl *c, sd_bus *bus, const char *job);
 int ctl_print_sheet_table(const Ctl *c, sd_bus *bus, const char *job, bool json);
 int ctl_print_job_list(const Ctl *c, sd_bus *bus);
+/* The text of 'mariannectl sheet' from a GetSheet dictionary. */
+int ctl_print_sheet_details(const CtlDict *d, FILE *f);
+/* The "Validations:" block from validation_details and the counts; nothing
+ * if the sheet has no validation results. */
+int ctl_print_validations(const CtlDict *d, FILE *f);

@@ -36,6 +36,8 @@ static const Verb verbs[] = {
         { "conductor-status", 0, 0,        ctl_cmd_conductor_status },
         { "watch",            0, 1,        ctl_cmd_watch },
         { "validate",         1, UINT_MAX, ctl_cmd_validate },
+        { "render",           1, 1,        ctl_cmd_render },
+        { "instruments",      0, UINT_MAX, ctl_cmd_instruments },
 };
 
 static void help(void) {
@@ -58,7 +60,11 @@ static void help(void) {
                "  health JOB              Check the processes of a job's running sheets\n"
                "  watch [JOB]             Follow job and sheet events (until JOB finishes)\n"
                "  conductor-status        Show the conductor's own status\n"
-               "  validate FILE...        Check score files offline, without the conductor\n\n"
+               "  validate FILE...        Check score files offline, without the conductor\n"
+               "  render FILE             Print the prompts a score's sheets get (--sheet=N: one)\n"
+               "  instruments [list]      List the instrument profiles and where their programs are\n"
+               "  instruments check [NAME...]\n"
+               "                          Check that instruments can run here (exit 1 if not)\n\n"
                "JOB is a job id, or a score name matching exactly one job.\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
@@ -89,9 +95,10 @@ static void help(void) {
                "Exit status:\n"
                "  0   success\n"
                "  1   the conductor refused or the operation failed, or the awaited job\n"
-               "      failed or was cancelled; validate: the score is invalid\n"
+               "      failed or was cancelled; validate: the score is invalid;\n"
+               "      instruments check: an instrument cannot run here\n"
                "  2   usage error; validate: the file cannot be read\n"
-               "  4   no such job or sheet, or a name matching several jobs\n"
+               "  4   no such job, sheet or instrument, or a name matching several jobs\n"
                "  69  the conductor is not reachable\n");
 }
 
@@ -235,8 +242,10 @@ static int check_verb_options(const Ctl *c, const Verb *v) {
                                    "only apply to start, not to '%s'.", v->name);
         if (v->run != ctl_cmd_clear && (c->states || c->older_than != UINT64_MAX))
                 return usage_error("--state and --older-than only apply to clear, not to '%s'.", v->name);
-        if (v->run != ctl_cmd_logs && (c->sheet > 0 || c->lines > 0 || c->follow))
-                return usage_error("--sheet, --lines and --follow only apply to logs, not to '%s'.", v->name);
+        if (v->run != ctl_cmd_logs && v->run != ctl_cmd_render && c->sheet > 0)
+                return usage_error("--sheet only applies to logs and render, not to '%s'.", v->name);
+        if (v->run != ctl_cmd_logs && (c->lines > 0 || c->follow))
+                return usage_error("--lines and --follow only apply to logs, not to '%s'.", v->name);
         if (c->dry_run && c->wait)
                 return usage_error("--dry-run and --wait cannot be combined%s.", "");
         return -1;

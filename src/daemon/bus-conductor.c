@@ -176,7 +176,44 @@ static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_b
 #define PLAN_COMMAND_MAX (64U * 1024U)
 #define PLAN_TOTAL_MAX (8U * 1024U * 1024U)
 
-static int append_plan(sd_bus_message *reply, const Score *s) {
+/* instrument, argv and prompt_delivery of a planned sheet; a sheet whose
+ * instrument cannot run here says why instead */
+static int append_plan_command(sd_bus_message *reply, Conductor *c, const Score *s, unsigned num, const char *prompt) {
+        _cleanup_free_ char *instrument = NULL, *error = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        const char *delivery = NULL;
+        int r;
+
+        r = conductor_plan_command(c, s, num, prompt, &instrument, &argv, &delivery, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return dict_append_s(reply, "instrument_error", error ?: strerror(-r));
+        r = dict_append_s(reply, "instrument", instrument);
+        if (r >= 0)
+                r = dict_append_strv(reply, "argv", argv);
+        if (r >= 0) {
+                _cleanup_free_ char *line = NULL;
+
+                /* for people: quoted only where a shell would need it */
+                STRV_FOREACH(a, argv) {
+                        bool plain = !isempty(*a) && strspn(*a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                                 "0123456789-_./=:,+@%{}") == strlen(*a);
+                        _cleanup_free_ char *q = plain ? strdup(*a) : shell_quote(*a);
+
+                        if (!q || (line && strextend(&line, " ") < 0) || strextend(&line, q) < 0)
+                                return -ENOMEM;
+                }
+                r = dict_append_s(reply, "command_line", line);
+        }
+        if (r == -EINVAL)
+                return dict_append_s(reply, "instrument_error", "the command line is not valid UTF-8");
+        if (r >= 0)
+                r = dict_append_s(reply, "prompt_delivery", delivery);
+        return r;
+}
+
+static int append_plan(sd_bus_message *reply, Conductor *c, const Score *s) {
         size_t total = 0;
         int r;
 
@@ -224,7 +261,7 @@ static int append_plan(sd_bus_message *reply, const Score *s) {
                         r = dict_append_b(reply, "command_omitted", true);
                 else if ((r = score_render_prompt(s, sh->num, &prompt, &error)) < 0)
                         r = dict_append_s(reply, "error", error ?: strerror(-r));
-                else {
+                else if ((r = append_plan_command(reply, c, s, sh->num, prompt)) >= 0) {
                         bool cut = strlen(prompt) > PLAN_COMMAND_MAX;
 
                         if (cut) {
@@ -276,7 +313,7 @@ static int method_plan(sd_bus_message *m, Daemon *d, ScoreSource source, sd_bus_
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = append_plan(reply, s);
+        r = append_plan(reply, d->conductor, s);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);

@@ -35,6 +35,30 @@ int dict_append_b(sd_bus_message *m, const char *key, bool value) {
         return sd_bus_message_append(m, "{sv}", key, "b", (int) value);
 }
 
+int dict_append_strv(sd_bus_message *m, const char *key, char **l) {
+        int r;
+
+        STRV_FOREACH(s, l)
+                if (!utf8_is_valid(*s))
+                        return -EINVAL;
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", key);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, l);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
 int dict_append_d(sd_bus_message *m, const char *key, double value) {
         return sd_bus_message_append(m, "{sv}", key, "d", value);
 }

@@ -19,7 +19,7 @@ static unsigned default_max_concurrent_sheets(void) {
 
 int daemon_load_config(Daemon *d, char **ret_error) {
         _cleanup_strv_free_ char **warnings = NULL;
-        ConductorSettings s = {};
+        _cleanup_(conductor_settings_done) ConductorSettings s = {};
         unsigned sheets, jobs;
         int r;
 
@@ -43,8 +43,18 @@ int daemon_load_config(Daemon *d, char **ret_error) {
         else if (s.runner_set && (RunnerChoice) s.runner != d->runner)
                 log_notice("%s: Runner=%s takes effect at the next start of the conductor.",
                            d->config_path, runner_choice_to_string((RunnerChoice) s.runner));
+        r = free_and_strdup(&d->exec_search_path, s.exec_search_path);
+        if (r < 0)
+                return r;
         if (d->conductor) {
                 r = conductor_set_limits(d->conductor, sheets, jobs);
+                if (r < 0)
+                        return r;
+                r = conductor_set_exec_search_path(d->conductor, d->exec_search_path);
+                if (r < 0)
+                        return r;
+                /* profiles in /etc/marianne/instruments may have changed too */
+                r = conductor_load_instruments(d->conductor);
                 if (r < 0)
                         return r;
                 (void) bus_emit_properties_changed(d, CONDUCTOR_OBJECT_PATH, CONDUCTOR_INTERFACE,

@@ -33,6 +33,7 @@ typedef struct Daemon {
         usec_t arg_exit_on_idle_usec;           /* USEC_INFINITY = not given */
         int arg_runner;                         /* RunnerChoice, -1 = not given */
         RunnerChoice runner;                    /* chosen at start; a reload does not switch */
+        char *exec_search_path;                 /* ExecSearchPath=, NULL = the default */
         unsigned max_concurrent_sheets;         /* in force */
         unsigned max_jobs_per_user;
         usec_t exit_on_idle_usec;               /* in force; 0 = never */
@@ -113,6 +114,7 @@ int bus_job_delete(Daemon *d, Job *j, sd_bus_error *error);
 
 /* bus-dict.c: one-line appenders of a{sv} entries */
 int dict_append_s(sd_bus_message *m, const char *key, const char *value);
+int dict_append_strv(sd_bus_message *m, const char *key, char **l);      /* -EINVAL: not UTF-8 */
 int dict_append_u(sd_bus_message *m, const char *key, uint32_t value);
 int dict_append_i(sd_bus_message *m, const char *key, int32_t value);
 int dict_append_t(sd_bus_message *m, const char *key, uint64_t value);

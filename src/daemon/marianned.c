@@ -380,6 +380,11 @@ static int run(int argc, char *argv[]) {
         r = conductor_new(event, &config, &bus_conductor_observer, &d, &d.conductor);
         if (r < 0)
                 goto finish;
+        r = conductor_set_exec_search_path(d.conductor, d.exec_search_path);
+        if (r < 0) {
+                log_oom();
+                goto finish;
+        }
 
         if (bus) {
                 r = bus_conductor_register(&d, bus);
@@ -444,6 +449,7 @@ finish:
         d.idle_timer = sd_event_source_disable_unref(d.idle_timer);
         daemon_free_peers(&d);
         d.conductor = conductor_free(d.conductor);
+        free(d.exec_search_path);
         d.polkit = polkit_registry_free(d.polkit);
         return r;
 }

@@ -7,6 +7,17 @@
 #include "conductor.h"
 #include "job.h"
 
+#define CONDUCTOR_DEFAULT_EXEC_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+typedef struct HookRun HookRun;
+typedef struct InstrumentRegistry InstrumentRegistry;
+
+/* An instrument held back by a rate limit until a CLOCK_REALTIME time. */
+typedef struct InstrumentBlock {
+        char *profile;
+        usec_t until;
+} InstrumentBlock;
+
 struct Conductor {
         sd_event *event;
         Store *store;
@@ -19,6 +30,14 @@ struct Conductor {
 
         Job **jobs;             /* creation order */
         size_t n_jobs;
+
+        HookRun **hook_runs;    /* on_success hooks running */
+        size_t n_hook_runs;
+
+        InstrumentRegistry *instruments;
+        char *exec_search_path;         /* PATH of every sheet */
+        InstrumentBlock *instrument_blocks;
+        size_t n_instrument_blocks;
 
         sd_event_source *schedule_source;
         unsigned running_sheets;        /* live instrument processes, all jobs */
@@ -42,6 +61,10 @@ void job_drop_score(Job *j);                    /* a terminal job keeps only its
 /* A unit of a previous instance's attempt is still there: follow it. */
 int job_adopt_attempt(Job *j, unsigned num);
 int conductor_schedule_setup(Conductor *c);
+
+/* job-hooks.c */
+int job_start_hooks(Job *j);                    /* a completed job's on_success hooks */
+void conductor_stop_hooks(Conductor *c);
 
 /* conductor.c */
 void job_free(Job *j);

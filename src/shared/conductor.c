@@ -11,6 +11,8 @@
 
 #include "conductor-private.h"
 #include "log.h"
+#include "score-instruments.h"
+#include "sheet-instrument.h"
 
 #define STORE_FILE "marianne.db"
 #define PROMPTS_TOTAL_MAX (64U * 1024U * 1024U)
@@ -110,6 +112,13 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the scheduler: %m");
 
+        r = conductor_load_instruments(c);
+        if (r < 0)
+                return r;
+        r = conductor_set_exec_search_path(c, NULL);
+        if (r < 0)
+                return r;
+
         log_info("Conductor state in %s; sheets run in %s mode%s%s; at most %u at once.",
                  c->state_dir, runner_mode_to_string(runner_get_mode(c->runner)),
                  runner_get_cgroup_dir(c->runner) ? " under " : "", strempty(runner_get_cgroup_dir(c->runner)),
@@ -123,17 +132,33 @@ Conductor *conductor_free(Conductor *c) {
         if (!c)
                 return NULL;
         c->shutting_down = true;
+        conductor_stop_hooks(c);
         for (size_t i = 0; i < c->n_jobs; i++)
                 job_free(c->jobs[i]);
         free(c->jobs);
         sd_event_source_disable_unref(c->schedule_source);
         runner_free(c->runner);
+        instrument_registry_free(c->instruments);
+        for (size_t i = 0; i < c->n_instrument_blocks; i++)
+                free(c->instrument_blocks[i].profile);
+        free(c->instrument_blocks);
         store_close(c->store);
         sd_event_unref(c->event);
         free(c->state_dir);
         free(c->log_dir);
+        free(c->exec_search_path);
         free(c);
         return NULL;
+}
+
+int conductor_plan_command(Conductor *c, const Score *s, unsigned num, const char *prompt,
+                           char **ret_instrument, char ***ret_argv, const char **ret_delivery, char **ret_error) {
+        return score_plan_command(s, num, c->instruments, c->exec_search_path, prompt,
+                                  ret_instrument, ret_argv, ret_delivery, ret_error);
+}
+
+int conductor_set_exec_search_path(Conductor *c, const char *path) {
+        return free_and_strdup(&c->exec_search_path, path ?: CONDUCTOR_DEFAULT_EXEC_SEARCH_PATH);
 }
 
 RunnerMode conductor_runner_mode(Conductor *c) {
@@ -304,6 +329,18 @@ static int parse_score(Conductor *c, const Identity *who, const char *yaml, cons
         r = apply_options(s, o, ret_error);
         if (r < 0)
                 return r;
+
+        /* the instruments this conductor has, found where sheets look */
+        {
+                ScoreDiagnostic d = {};
+
+                r = score_check_instruments(s, c->instruments, c->exec_search_path, &d);
+                if (r < 0) {
+                        *ret_error = d.message ? score_diagnostic_format(&d) : NULL;
+                        score_diagnostic_done(&d);
+                        return r;
+                }
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -544,9 +581,11 @@ static int conductor_create_job(Conductor *c, Identity *owner /* moved into the 
                 .self_healing = o->self_healing,
                 .start_sheet = MAX(o->start_sheet, 1u),
                 .created_at = now_usec(CLOCK_REALTIME),
+                .parent_job = o->parent_job ? strdup(o->parent_job) : NULL,
+                .chain_depth = o->chain_depth,
         };
         if (!j->rec.id || !j->rec.name || (score_path && !j->rec.score_path) || !j->rec.score_yaml ||
-            !j->rec.base_dir || !j->rec.workspace)
+            !j->rec.base_dir || !j->rec.workspace || (o->parent_job && !j->rec.parent_job))
                 return -ENOMEM;
 
         r = job_alloc_sheets(j, (unsigned) s->n_sheets);

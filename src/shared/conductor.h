@@ -59,6 +59,8 @@ typedef struct StartOptions {
         bool self_healing;
         uid_t owner_uid;
         gid_t owner_gid;
+        const char *parent_job; /* an on_success hook of this job started it */
+        unsigned chain_depth;   /* 0 unless parent_job */
 } StartOptions;
 
 int conductor_new(sd_event *event, const ConductorConfig *config,
@@ -119,6 +121,12 @@ void conductor_get_status(Conductor *c, ConductorStatus *ret);
  * a raised sheet limit dispatches waiting sheets at once. */
 int conductor_set_limits(Conductor *c, unsigned max_concurrent_sheets, unsigned max_active_jobs_per_user);
 RunnerMode conductor_runner_mode(Conductor *c);
+/* The PATH every sheet gets, where instrument executables are found; NULL
+ * = the default (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin). */
+int conductor_set_exec_search_path(Conductor *c, const char *path);
+/* (Re)load the instrument profiles: built-in, /usr/lib/marianne/instruments,
+ * /etc/marianne/instruments, and the user's own for a per-user conductor. */
+int conductor_load_instruments(Conductor *c);
 
 typedef struct JobHealth {
         pid_t pid;              /* conductor pid if the job is active, else 0 */
@@ -141,6 +149,12 @@ int conductor_get_sheet(Conductor *c, Job *j, unsigned num, SheetRecord *ret);
 /* A log file of the latest attempt of a sheet ("stdout", "stderr",
  * "validation", "validation-stderr"), or NULL if it never ran. */
 char *conductor_sheet_log_path(Conductor *c, Job *j, unsigned num, const char *stream);
+
+/* What sheet num of a planned score would run first: the instrument, its
+ * argv with the prompt argument shown as "{prompt}", and how the prompt
+ * travels ("flag", "positional", "stdin"). */
+int conductor_plan_command(Conductor *c, const Score *s, unsigned num, const char *prompt,
+                           char **ret_instrument, char ***ret_argv, const char **ret_delivery, char **ret_error);
 
 /* The userdata given to conductor_new(), i.e. the front end. */
 void *conductor_get_userdata(Conductor *c);

@@ -55,10 +55,27 @@ static int parse_seconds(const char *v, usec_t *ret) {
         return 0;
 }
 
+/* Absolute directories only: a relative entry would be looked up in each
+ * sheet's workspace, which the sheet itself writes. */
+static bool exec_search_path_valid(const char *v) {
+        const char *p = v;
+
+        if (!*v || strlen(v) > 4096)
+                return false;
+        for (;;) {
+                if (*p != '/')
+                        return false;
+                p = strchr(p, ':');
+                if (!p)
+                        return true;
+                p++;
+        }
+}
+
 int conductor_settings_parse(const char *text, const char *name, ConductorSettings *ret,
                              char ***ret_warnings, char **ret_error) {
         _cleanup_free_ char *copy = strdup(text);
-        ConductorSettings s = {};
+        _cleanup_(conductor_settings_done) ConductorSettings s = {};
         bool in_section = false;
         unsigned line = 0;
         char *p, *next;
@@ -106,18 +123,29 @@ int conductor_settings_parse(const char *text, const char *name, ConductorSettin
                 } else if (streq(key, "Runner")) {
                         r = s.runner = runner_choice_from_string(value);
                         s.runner_set = r >= 0;
+                } else if (streq(key, "ExecSearchPath")) {
+                        r = exec_search_path_valid(value) ? 0 : -EINVAL;
+                        if (r >= 0 && free_and_strdup(&s.exec_search_path, value) < 0)
+                                return -ENOMEM;
                 } else if (strv_push(ret_warnings, strdup_printf("%s:%u: unknown key %s, ignored", name, line, key)) < 0)
                         return -ENOMEM;
                 if (r < 0) {
                         *ret_error = strdup_printf("%s:%u: %s=%s is not valid (%s)", name, line, key, value,
                                                    streq(key, "ExitOnIdleSec") ? "seconds, or with s, min or h" :
                                                    streq(key, "Runner") ? "auto, local or systemd" :
+                                                   streq(key, "ExecSearchPath") ? "absolute directories separated by ':'" :
                                                    "a number from 1 to 100000");
                         return -EINVAL;
                 }
         }
         *ret = s;
+        s = (ConductorSettings) {};
         return 0;
+}
+
+void conductor_settings_done(ConductorSettings *s) {
+        free(s->exec_search_path);
+        s->exec_search_path = NULL;
 }
 
 int conductor_settings_load(const char *path, ConductorSettings *ret, char ***ret_warnings, char **ret_error) {

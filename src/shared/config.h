@@ -8,6 +8,7 @@
  *   MaxJobsPerUser=100
  *   ExitOnIdleSec=0
  *   Runner=auto
+ *   ExecSearchPath=/opt/node/bin:/usr/local/bin:/usr/bin:/bin
  *
  * '#' and ';' start comments.  A value left out keeps its default. */
 
@@ -20,7 +21,10 @@ typedef struct ConductorSettings {
         usec_t exit_on_idle_usec;         /* 0 = never */
         bool runner_set;
         int runner;                       /* RunnerChoice; read at start only */
+        char *exec_search_path;           /* PATH of every sheet; NULL = not set */
 } ConductorSettings;
+
+void conductor_settings_done(ConductorSettings *s);
 
 /* Parse text (from file name for messages).  Unknown keys and sections are
  * warnings in *ret_warnings (a strv); a bad value is an error (-EINVAL)

@@ -58,6 +58,8 @@ void job_free(Job *j) {
                 }
                 sd_event_source_disable_unref(rt->retry_timer);
                 free(rt->dependents);
+                instrument_profile_unref(rt->profile);
+                instrument_config_done(&rt->config);
                 attempt_record_done(&rt->attempt);
                 sheet_record_done(&j->sheets[i]);
         }

@@ -9,6 +9,7 @@
 
 #include "conductor.h"
 #include "identity.h"
+#include "instrument.h"
 
 typedef struct SheetRuntime SheetRuntime;
 
@@ -28,6 +29,10 @@ struct SheetRuntime {
         bool adopted;                   /* taken over from a previous conductor */
         AttemptRecord attempt;          /* the attempt in flight */
         RunResult exec_result;          /* kept while validations run */
+        InstrumentProfile *profile;     /* of the attempt in flight */
+        InstrumentConfig config;
+        usec_t timeout_usec;            /* of the attempt in flight */
+        const char *next_kind;          /* why the next attempt runs: "retry", "completion", ... */
         sd_event_source *retry_timer;
         unsigned interrupted;           /* attempts ended by a conductor restart */
         bool before_start;              /* below start_sheet: not run, does not block */

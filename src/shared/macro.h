@@ -110,6 +110,10 @@ char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
 /* Replace *p with a copy of s (NULL allowed). Returns -ENOMEM on failure. */
 int free_and_strdup(char **p, const char *s);
+/* Append s to the string *p (NULL counts as empty). */
+int strextend(char **p, const char *s);
+/* Create path 0600 (truncating, never through a symlink) holding data. */
+int write_file_private(const char *path, const char *data, size_t size);
 
 /* NULL-terminated string vectors. */
 void strv_free(char **l);

@@ -40,6 +40,8 @@ struct RunHandle {
 
 /* Open an attempt's output file (0600, truncated; NULL = /dev/null). */
 int runner_open_output(const char *path, int *ret);
+/* Open an attempt's input file (NULL = /dev/null); never follows a symlink. */
+int runner_open_input(const char *path, int *ret);
 
 /* Processes, CPU time and memory of the cgroup directory: memory.current,
  * or the processes' resident memory where the memory controller is off. */

@@ -863,7 +863,7 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
         SystemdRunner *r = SYSTEMD_RUNNER(base);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *unit = NULL, *slice = NULL, *exe = NULL, *description = NULL, *user = NULL, *group = NULL;
-        _cleanup_close_ int out_fd = -EBADF, err_fd = -EBADF;
+        _cleanup_close_ int out_fd = -EBADF, err_fd = -EBADF, in_fd = -EBADF;
         SystemdHandle *h = NULL;
         int k;
 
@@ -898,6 +898,11 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
         k = runner_open_output(spec->stderr_path, &err_fd);
         if (k < 0)
                 return k;
+        if (spec->stdin_path) {
+                k = runner_open_input(spec->stdin_path, &in_fd);
+                if (k < 0)
+                        return k;
+        }
 
         k = sd_bus_message_new_method_call(r->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit");
         if (k < 0)
@@ -918,6 +923,8 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
                                           "TimeoutStopUSec", "t", spec->kill_grace_usec ?: 5 * USEC_PER_SEC);
         if (k >= 0 && spec->timeout_usec > 0)
                 k = sd_bus_message_append(m, "(sv)", "RuntimeMaxUSec", "t", spec->timeout_usec);
+        if (k >= 0 && in_fd >= 0)
+                k = sd_bus_message_append(m, "(sv)", "StandardInputFileDescriptor", "h", in_fd);
         if (k >= 0 && user)
                 k = sd_bus_message_append(m, "(sv)(sv)", "User", "s", user, "Group", "s", group);
         if (k >= 0)

@@ -152,6 +152,16 @@ int runner_open_output(const char *path, int *ret) {
         return 0;
 }
 
+int runner_open_input(const char *path, int *ret) {
+        int fd;
+
+        fd = open(path ?: "/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY | (path ? O_NOFOLLOW : 0));
+        if (fd < 0)
+                return negative_errno();
+        *ret = fd;
+        return 0;
+}
+
 void run_stats_set_cpu(RunStats *s, uint64_t cpu_usec, uint64_t *last_cpu_usec, usec_t *last_mono, usec_t now) {
         usec_t dt = now > *last_mono ? now - *last_mono : 0;
 

@@ -29,6 +29,7 @@ typedef struct RunSpec {
         char **argv;            /* program and arguments; argv[0] looked up in PATH of env */
         char **env;             /* the complete environment of the child; NULL = empty */
         const char *cwd;        /* must exist */
+        const char *stdin_path;         /* read from; NULL = /dev/null (a prompt too long for argv) */
         const char *stdout_path;        /* created/truncated 0600; NULL = /dev/null */
         const char *stderr_path;
         const char *name;       /* unique leaf name for the cgroup ("job-3.sheet-2.attempt-1") */

@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "conductor-private.h"
 #include "log.h"
+#include "sheet-instrument.h"
 #include "validation.h"
 
 #define TAIL_MAX (50U * 1024U)
@@ -271,6 +272,7 @@ void job_check_finished(Job *j) {
                 free(j->rec.error);
                 j->rec.error = NULL;
                 (void) job_set_state(j, JOB_COMPLETED);
+                (void) job_start_hooks(j);
         } else {
                 free(j->rec.error);
                 j->rec.error = strdup_printf("%u sheet%s failed, %u skipped", failed, failed == 1 ? "" : "s", skipped);
@@ -288,7 +290,7 @@ static char **sheet_environment(Job *j, unsigned num, unsigned attempt) {
 
         /* A clean environment: nothing of the conductor's own leaks into a
          * sheet, only what a login of the owner would have plus ours. */
-        if (strv_push(&env, strdup_printf("PATH=%s", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) < 0 ||
+        if (strv_push(&env, strdup_printf("PATH=%s", j->conductor->exec_search_path)) < 0 ||
             strv_push(&env, strdup_printf("HOME=%s", o->home)) < 0 ||
             strv_push(&env, strdup_printf("SHELL=%s", o->shell)) < 0 ||
             strv_push(&env, strdup("LANG=C.UTF-8")) < 0 ||
@@ -337,6 +339,8 @@ static void sheet_finish_runtime(Job *j, SheetRuntime *rt) {
                 rt->exec_handle = NULL;
         }
         rt->adopted = false;
+        rt->profile = instrument_profile_unref(rt->profile);
+        instrument_config_done(&rt->config);
         if (rt->phase != SHEET_PHASE_IDLE) {
                 rt->phase = SHEET_PHASE_IDLE;
                 if (j->n_running > 0)
@@ -352,7 +356,10 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) usec;
         rt->retry_timer = sd_event_source_disable_unref(s);
-        if (j->sheets[rt->num - 1].state != SHEET_RETRY_SCHEDULED)
+        /* waiting without a process: held back by a rate limit that has
+         * now lifted (a frozen attempt waits with its handle) */
+        if (j->sheets[rt->num - 1].state != SHEET_RETRY_SCHEDULED &&
+            !(j->sheets[rt->num - 1].state == SHEET_WAITING && !rt->handle))
                 return 0;
         (void) sheet_set_state(j, rt->num, SHEET_READY);
         conductor_schedule(j->conductor);
@@ -377,16 +384,44 @@ static void attempt_close(SheetRuntime *rt, const char *outcome) {
         (void) free_and_strdup(&rt->attempt.outcome, outcome);
 }
 
+/* How many instruments the sheet may still fall back to after the current one. */
+static size_t sheet_fallbacks_left(Job *j, unsigned num) {
+        ScoreInstrumentChoice *chain = NULL;
+        size_t n = 0;
+
+        if (!j->score || score_sheet_instruments(j->score, num, &chain, &n) < 0)
+                return 0;
+        score_instrument_choices_free(chain, n);
+        return n > j->sheets[num - 1].instrument_index + 1 ? n - j->sheets[num - 1].instrument_index - 1 : 0;
+}
+
 static void attempt_failed(Job *j, unsigned num, const char *outcome, const char *category, char *message /* takes */) {
         SheetRecord *sr = &j->sheets[num - 1];
         SheetRuntime *rt = &j->runtime[num - 1];
-        unsigned failures = sr->attempt_count - MIN(rt->interrupted, sr->attempt_count);
+        /* Attempts that were not the sheet's fault spend no retry: those a
+         * restart interrupted, rate-limit waits, completion re-runs, and
+         * the one that moved the sheet to a fallback instrument. */
+        unsigned free_attempts = rt->interrupted + sr->rate_limit_waits + sr->completion_attempts + sr->instrument_index;
+        unsigned failures = sr->attempt_count - MIN(free_attempts, sr->attempt_count);
 
         free(sr->error_message);
         sr->error_message = message;
         (void) free_and_strdup(&sr->error_category, category);
         attempt_close(rt, outcome);
         sheet_finish_runtime(j, rt);
+
+        /* An instrument that refuses our credentials, or is not installed,
+         * will not do better on a retry: the next one in the chain plays. */
+        if ((streq(category, "auth") || streq(category, "instrument")) && sheet_fallbacks_left(j, num) > 0) {
+                sr->instrument_index++;
+                log_sheet(LOG_NOTICE, j->rec.id, num, "Job %s sheet %u: %s; falling back to instrument %u of its chain.",
+                          j->rec.id, num, strna(sr->error_message), sr->instrument_index + 1);
+                sr->next_retry_at = 0;
+                rt->next_kind = "fallback";
+                (void) sheet_set_state(j, num, SHEET_READY);
+                conductor_schedule(j->conductor);
+                return;
+        }
 
         /* a prompt that does not render will not render next time either */
         if (j->score && failures <= j->score->retry.max_retries && !streq(category, "template")) {
@@ -397,6 +432,7 @@ static void attempt_failed(Job *j, unsigned num, const char *outcome, const char
                         rnd = (uint32_t) now_usec(CLOCK_MONOTONIC);
                 delay = retry_delay_usec(&j->score->retry, failures, (double) rnd / 4294967296.0);
                 sr->next_retry_at = now_usec(CLOCK_REALTIME) + delay;
+                rt->next_kind = "retry";
                 (void) sheet_set_state(j, num, SHEET_RETRY_SCHEDULED);
                 (void) job_arm_retry_timer(j, num);
         } else {
@@ -429,6 +465,80 @@ static void attempt_succeeded(Job *j, unsigned num) {
         job_release_dependents(j, num);
         job_check_finished(j);
         conductor_schedule(j->conductor);
+}
+
+/* The instrument said it is rate limited: the sheet waits, without
+ * spending a retry, until the limit lifts (the time the output names, or
+ * the score's rate_limit wait) — and so does every other sheet on that
+ * instrument. */
+static void attempt_rate_limited(Job *j, unsigned num, usec_t retry_at, const char *reason) {
+        SheetRecord *sr = &j->sheets[num - 1];
+        SheetRuntime *rt = &j->runtime[num - 1];
+        Conductor *c = j->conductor;
+        usec_t now = now_usec(CLOCK_REALTIME), until;
+        _cleanup_free_ char *profile = strdup(rt->profile ? rt->profile->name : strna(sr->instrument));
+        char when[64] = "";
+        time_t t;
+        struct tm tm;
+
+        if (!profile) {
+                log_oom();
+                return;
+        }
+        if (sr->rate_limit_waits >= j->score->rate_limit.max_waits) {
+                attempt_failed(j, num, "failed", "rate_limit",
+                               strdup_printf("instrument %s is still rate limited after %u waits (rate_limit.max_waits): %s",
+                                             profile, sr->rate_limit_waits, reason));
+                return;
+        }
+
+        until = retry_at > now ? retry_at : now + (usec_t) (j->score->rate_limit.wait_seconds * (double) USEC_PER_SEC);
+        t = (time_t) (until / USEC_PER_SEC);
+        if (localtime_r(&t, &tm))
+                (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+
+        sr->rate_limit_waits++;
+        free(sr->error_message);
+        sr->error_message = strdup_printf("rate limited by %s (%s); waiting until %s%s", profile, reason, when,
+                                          retry_at > now ? "" : ", the score's default wait");
+        (void) free_and_strdup(&sr->error_category, "rate_limit");
+        if (conductor_block_instrument(c, profile, until) < 0)
+                log_oom();
+        attempt_close(rt, "rate_limited");
+        sheet_finish_runtime(j, rt);
+        sr->next_retry_at = until;
+        rt->next_kind = "rate-limit";
+        (void) sheet_set_state(j, num, SHEET_WAITING);
+        (void) job_arm_retry_timer(j, num);
+        conductor_schedule(c);
+}
+
+/* Validations partly passed: in completion mode the sheet runs again with
+ * the failing checks in its prompt, spending no retry. */
+static bool attempt_try_completion(Job *j, unsigned num, const ValidationReport *report) {
+        SheetRecord *sr = &j->sheets[num - 1];
+        SheetRuntime *rt = &j->runtime[num - 1];
+        const ScoreCompletion *cm = &j->score->completion;
+        double pct = validation_report_pass_percentage(report);
+
+        if (cm->max_attempts == 0 || sr->completion_attempts >= cm->max_attempts ||
+            report->passed == 0 || pct < cm->threshold_percent)
+                return false;
+
+        sr->completion_attempts++;
+        free(sr->error_message);
+        sr->error_message = strdup_printf("%u of %u validations failed (%.0f%% passed); completion attempt %u of %u follows",
+                                          report->failed, report->passed + report->failed, pct,
+                                          sr->completion_attempts, cm->max_attempts);
+        (void) free_and_strdup(&sr->error_category, "completion");
+        attempt_close(rt, "partial");
+        sheet_finish_runtime(j, rt);
+        sr->next_retry_at = now_usec(CLOCK_REALTIME) + (usec_t) (cm->delay_seconds * (double) USEC_PER_SEC);
+        rt->next_kind = "completion";
+        (void) sheet_set_state(j, num, SHEET_RETRY_SCHEDULED);
+        (void) job_arm_retry_timer(j, num);
+        conductor_schedule(j->conductor);
+        return true;
 }
 
 /* Flat files in the job's log directory: a directory per sheet or attempt
@@ -488,7 +598,9 @@ static int sheet_start_validation(Job *j, unsigned num) {
         if (!out || !err || !name || !env)
                 return -ENOMEM;
         for (size_t i = 0; i < j->score->n_validations; i++)
-                budget += j->score->validations[i].timeout_seconds ? j->score->validations[i].timeout_seconds : 30;
+                budget += (j->score->validations[i].timeout_seconds ?: 30) +
+                        (unsigned) (((uint64_t) j->score->validations[i].retry_count *
+                                     j->score->validations[i].retry_delay_ms + 999) / 1000);
 
         spec = (RunSpec) {
                 .env = env,
@@ -536,6 +648,62 @@ static void record_exec_result(Job *j, unsigned num, const RunResult *res) {
         sr->output_truncated = t1 || t2;
 }
 
+/* Read what the instrument printed: tokens and cost go to the sheet, and
+ * the profile's patterns say whether it succeeded, hit a rate limit, was
+ * refused, or failed otherwise. */
+static int sheet_judge_output(Job *j, unsigned num, const RunResult *res, InstrumentVerdict *ret) {
+        SheetRecord *sr = &j->sheets[num - 1];
+        SheetRuntime *rt = &j->runtime[num - 1];
+        _cleanup_free_ char *out_path = attempt_path(rt, "stdout"), *err_path = attempt_path(rt, "stderr"),
+                *out = NULL, *err = NULL;
+        _cleanup_(instrument_output_done) InstrumentOutput o = {};
+        size_t out_size = 0, err_size = 0;
+        bool t1, t2;
+        int r;
+
+        if (!out_path || !err_path)
+                return -ENOMEM;
+        /* a structured answer is parsed whole; beyond the bound its tail
+         * still carries the error messages patterns look for */
+        r = read_full_file(out_path, INSTRUMENT_OUTPUT_PARSE_MAX, &out, &out_size);
+        if (r == -EFBIG)
+                r = read_file_tail(out_path, INSTRUMENT_OUTPUT_PARSE_MAX, &out, &t1), out_size = out ? strlen(out) : 0;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = read_file_tail(err_path, TAIL_MAX, &err, &t2);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        err_size = err ? strlen(err) : 0;
+
+        r = instrument_output_parse(rt->profile, &rt->config, out, out_size, &o);
+        if (r < 0)
+                return r;
+        if (o.has_input_tokens || o.has_output_tokens) {
+                sr->has_tokens = true;
+                sr->input_tokens += o.input_tokens;
+                sr->output_tokens += o.output_tokens;
+        }
+        if (o.has_cost) {
+                sr->has_cost = true;
+                sr->cost_usd += o.cost;
+        }
+        /* what was spent is on record now, whatever the validations say */
+        if ((o.has_input_tokens || o.has_output_tokens || o.has_cost) &&
+            store_save_sheet(j->conductor->store, j->rec.id, sr) < 0)
+                log_sheet(LOG_ERR, j->rec.id, num, "Failed to store the token counts of sheet %u of job %s: %s",
+                          num, j->rec.id, store_last_error(j->conductor->store));
+
+        return instrument_classify(rt->profile,
+                                   &(InstrumentAttempt) {
+                                           .exit_code = res->exit_code,
+                                           .out = out,
+                                           .out_size = out_size,
+                                           .err = err,
+                                           .err_size = err_size,
+                                   },
+                                   &o, now_usec(CLOCK_REALTIME), ret);
+}
+
 static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
         SheetRuntime *rt = userdata;
         Job *j = rt->job;
@@ -573,7 +741,7 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
         }
         if (res->timed_out) {
                 attempt_failed(j, num, "timeout", "timeout",
-                               strdup_printf("timed out after %u s", j->score ? j->score->timeout_seconds : 0));
+                               strdup_printf("timed out after %" PRIu64 " s", (uint64_t) (rt->timeout_usec / USEC_PER_SEC)));
                 return;
         }
         if (!res->exited) {
@@ -581,7 +749,41 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
                                strdup_printf("killed by signal %s", sigabbrev_np(res->exit_signal) ?: "unknown"));
                 return;
         }
-        if (res->exit_code != 0) {
+
+        if (rt->profile) {
+                _cleanup_(instrument_verdict_done) InstrumentVerdict v = {};
+
+                r = sheet_judge_output(j, num, res, &v);
+                if (r < 0) {
+                        attempt_failed(j, num, "failed", "instrument",
+                                       strdup_printf("could not read the instrument's output: %s", strerror(-r)));
+                        return;
+                }
+                switch (v.outcome) {
+                case INSTRUMENT_OUTCOME_SUCCESS:
+                        break;
+                case INSTRUMENT_OUTCOME_RATE_LIMITED:
+                        attempt_rate_limited(j, num, v.retry_at, strna(v.reason));
+                        return;
+                case INSTRUMENT_OUTCOME_AUTH:
+                        attempt_failed(j, num, "failed", "auth",
+                                       strdup_printf("instrument %s is not authorized (%s)", rt->profile->name, strna(v.reason)));
+                        return;
+                case INSTRUMENT_OUTCOME_CAPACITY:
+                        attempt_failed(j, num, "failed", "capacity",
+                                       strdup_printf("instrument %s is over capacity (%s)", rt->profile->name, strna(v.reason)));
+                        return;
+                case INSTRUMENT_OUTCOME_TIMEOUT:
+                        attempt_failed(j, num, "failed", "timeout",
+                                       strdup_printf("instrument %s timed out (%s)", rt->profile->name, strna(v.reason)));
+                        return;
+                default:
+                        attempt_failed(j, num, "failed", "exit_code",
+                                       res->exit_code != 0 ? strdup_printf("exited with status %d", res->exit_code)
+                                                           : strdup_printf("failed: %s", strna(v.reason)));
+                        return;
+                }
+        } else if (res->exit_code != 0) {
                 attempt_failed(j, num, "failed", "exit_code",
                                strdup_printf("exited with status %d", res->exit_code));
                 return;
@@ -648,6 +850,8 @@ static void on_validation_exit(RunHandle *h, const RunResult *res, void *userdat
 
         if (validation_report_passed(&report))
                 attempt_succeeded(j, num);
+        else if (attempt_try_completion(j, num, &report))
+                ;
         else {
                 _cleanup_free_ char *first = NULL;
 
@@ -664,16 +868,72 @@ static void on_validation_exit(RunHandle *h, const RunResult *res, void *userdat
         validation_report_done(&report);
 }
 
+/* The instrument is rate limited (by another sheet, maybe another job's):
+ * wait for it without starting an attempt. */
+static bool sheet_hold_for_rate_limit(Job *j, unsigned num, const SheetInstrument *si) {
+        SheetRecord *sr = &j->sheets[num - 1];
+        usec_t until = conductor_instrument_blocked_until(j->conductor, si->profile->name, now_usec(CLOCK_REALTIME));
+
+        if (until == 0)
+                return false;
+        sr->next_retry_at = until;
+        free(sr->error_message);
+        sr->error_message = strdup_printf("instrument %s is rate limited; waiting for it", si->profile->name);
+        (void) free_and_strdup(&sr->error_category, "rate_limit");
+        j->runtime[num - 1].next_kind = "rate-limit";
+        (void) sheet_set_state(j, num, SHEET_WAITING);
+        (void) job_arm_retry_timer(j, num);
+        return true;
+}
+
+/* The prompt of the next attempt: the template with the cross-sheet
+ * context, and after a partial pass the checks still failing. */
+static int sheet_build_prompt(Job *j, unsigned num, bool completion, char **ret, char **ret_error) {
+        SheetRecord *sr = &j->sheets[num - 1];
+        _cleanup_value_free_ Value *extra = NULL;
+        _cleanup_free_ char *prompt = NULL, *suffix = NULL;
+        int r;
+
+        if (j->score->cross_sheet.enabled) {
+                r = sheet_cross_context(j, num, &extra);
+                if (r < 0)
+                        return r;
+        }
+        r = score_render_prompt_with(j->score, num, extra, &prompt, ret_error);
+        if (r < 0)
+                return r;
+        if (completion) {
+                suffix = completion_prompt_suffix(sr->validation_details, sr->completion_attempts,
+                                                  j->score->completion.max_attempts);
+                if (!suffix)
+                        return -ENOMEM;
+                if (strextend(&prompt, suffix) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(prompt);
+        return 0;
+}
+
 static int sheet_dispatch(Job *j, unsigned num) {
         Conductor *c = j->conductor;
         SheetRecord *sr = &j->sheets[num - 1];
         SheetRuntime *rt = &j->runtime[num - 1];
-        _cleanup_free_ char *prompt = NULL, *error = NULL, *out = NULL, *err = NULL, *name = NULL;
-        _cleanup_strv_free_ char **env = NULL, **fields = NULL;
+        _cleanup_free_ char *prompt = NULL, *error = NULL, *out = NULL, *err = NULL, *name = NULL, *in = NULL;
+        _cleanup_strv_free_ char **env = NULL, **fields = NULL, **source_env = NULL;
+        _cleanup_(sheet_instrument_done) SheetInstrument si = {};
+        _cleanup_(instrument_invocation_done) InstrumentInvocation inv = {};
         unsigned attempt = sr->attempt_count + 1;
         usec_t now = now_usec(CLOCK_REALTIME);
+        bool completion = streq_ptr(sr->error_category, "completion");
+        const char *kind = rt->next_kind ?: (completion ? "completion" : sr->attempt_count > 0 ? "retry" : "run");
         RunSpec spec;
         int r;
+
+        r = sheet_pick_instrument(j, num, &si, &error);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r >= 0 && sheet_hold_for_rate_limit(j, num, &si))
+                return 0;
 
         attempt_record_done(&rt->attempt);
         rt->attempt = (AttemptRecord) {
@@ -681,14 +941,19 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 .attempt = attempt,
                 .started_at = now,
                 .log_dir = strdup_printf("%s/%s", c->log_dir, j->rec.id),
+                .kind = strdup(kind),
+                .instrument = si.profile ? strdup(si.profile->name) : NULL,
         };
-        if (!rt->attempt.log_dir)
+        rt->next_kind = NULL;
+        if (!rt->attempt.log_dir || !rt->attempt.kind)
                 return log_oom();
         sr->attempt_count = attempt;
         if (sr->started_at == 0)
                 sr->started_at = now;
         sheet_clear_outcome(sr);
         (void) free_and_strdup(&sr->execution_mode, runner_mode_to_string(runner_get_mode(c->runner)));
+        if (si.profile)
+                (void) free_and_strdup(&sr->instrument, si.profile->name);
         name = strdup_printf("%s.sheet-%u.attempt-%u", j->rec.id, num, attempt);
         if (!name)
                 return log_oom();
@@ -700,7 +965,12 @@ static int sheet_dispatch(Job *j, unsigned num) {
         j->n_running++;
         c->running_sheets++;
 
-        r = score_render_prompt(j->score, num, &prompt, &error);
+        if (r < 0) {
+                attempt_failed(j, num, "failed", "instrument", TAKE_PTR(error));
+                return 0;
+        }
+
+        r = sheet_build_prompt(j, num, completion, &prompt, &error);
         if (r < 0) {
                 attempt_failed(j, num, "failed", "template",
                                strdup_printf("prompt does not render: %s", error ?: strerror(-r)));
@@ -723,17 +993,40 @@ static int sheet_dispatch(Job *j, unsigned num) {
         if (!out || !err || !env)
                 return log_oom();
 
+        r = sheet_source_environment(j, &source_env);
+        if (r < 0)
+                return log_oom();
+        r = instrument_build_invocation(si.profile, &si.config, prompt, NULL, env, source_env, &inv, &error);
+        if (r < 0) {
+                attempt_failed(j, num, "failed", r == -ENOENT ? "instrument" : "spawn",
+                               strdup_printf("cannot run instrument %s: %s", si.name, error ?: strerror(-r)));
+                return 0;
+        }
+        if (inv.stdin_data) {
+                in = attempt_path(rt, "prompt");
+                if (!in)
+                        return log_oom();
+                r = write_file_private(in, inv.stdin_data, inv.stdin_size);
+                if (r < 0) {
+                        attempt_failed(j, num, "failed", "spawn",
+                                       strdup_printf("cannot write the prompt to %s: %s", in, strerror(-r)));
+                        return 0;
+                }
+        }
+
+        rt->timeout_usec = inv.timeout_usec ?: (usec_t) j->score->timeout_seconds * USEC_PER_SEC;
         spec = (RunSpec) {
-                .argv = (char *[]) { (char *) "bash", (char *) "-c", prompt, NULL },
-                .env = env,
+                .argv = inv.argv,
+                .env = inv.envp,
                 .cwd = j->rec.workspace,
+                .stdin_path = in,
                 .stdout_path = out,
                 .stderr_path = err,
                 .name = name,
                 .group = j->rec.id,
                 .log_fields = fields,
                 .resources = &j->score->resources,
-                .timeout_usec = (usec_t) j->score->timeout_seconds * USEC_PER_SEC,
+                .timeout_usec = rt->timeout_usec,
                 .kill_grace_usec = c->config.kill_grace_usec,
                 .identity = &j->owner,
         };
@@ -743,6 +1036,9 @@ static int sheet_dispatch(Job *j, unsigned num) {
                                strdup_printf("cannot start the instrument: %s", strerror(-r)));
                 return 0;
         }
+        rt->profile = TAKE_PTR(si.profile);
+        rt->config = si.config;
+        si.config = (InstrumentConfig) {};
 
         rt->attempt.pid = run_handle_pid(rt->handle);
         rt->attempt.pid_starttime = run_handle_starttime(rt->handle);
@@ -763,6 +1059,16 @@ int job_adopt_attempt(Job *j, unsigned num) {
         r = runner_adopt(c->runner, rt->attempt.unit, on_exec_exit, rt, &rt->handle);
         if (r < 0)
                 return r;
+        /* its output is read as its instrument's when it ends */
+        if (j->score) {
+                _cleanup_(sheet_instrument_done) SheetInstrument si = {};
+
+                if (sheet_pick_instrument(j, num, &si, NULL) >= 0) {
+                        rt->profile = TAKE_PTR(si.profile);
+                        rt->config = si.config;
+                        si.config = (InstrumentConfig) {};
+                }
+        }
         rt->adopted = true;
         rt->phase = SHEET_PHASE_EXECUTING;
         j->n_running++;

@@ -40,8 +40,10 @@ static const unsigned job_transitions[_JOB_STATE_MAX] = {
 static const unsigned sheet_transitions[_SHEET_STATE_MAX] = {
         [SHEET_PENDING] =
                 BIT(SHEET_READY) | BIT(SHEET_SKIPPED) | BIT(SHEET_CANCELLED),
+        /* → waiting: its instrument is held back by a rate limit */
         [SHEET_READY] =
-                BIT(SHEET_DISPATCHED) | BIT(SHEET_PENDING) | BIT(SHEET_SKIPPED) | BIT(SHEET_CANCELLED),
+                BIT(SHEET_DISPATCHED) | BIT(SHEET_PENDING) | BIT(SHEET_SKIPPED) | BIT(SHEET_CANCELLED) |
+                BIT(SHEET_WAITING),
         [SHEET_DISPATCHED] =
                 BIT(SHEET_IN_PROGRESS) | BIT(SHEET_READY) | BIT(SHEET_FAILED) |
                 BIT(SHEET_CANCELLED) | BIT(SHEET_RETRY_SCHEDULED),

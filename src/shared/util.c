@@ -283,3 +283,35 @@ char *utf8_make_valid(const char *s) {
         *o = 0;
         return out;
 }
+
+int strextend(char **p, const char *s) {
+        size_t a = *p ? strlen(*p) : 0, b = strlen(s);
+        char *t;
+
+        t = realloc(*p, a + b + 1);
+        if (!t)
+                return -ENOMEM;
+        memcpy(t + a, s, b + 1);
+        *p = t;
+        return 0;
+}
+
+int write_file_private(const char *path, const char *data, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return negative_errno();
+        while (size > 0) {
+                ssize_t n = write(fd, data, size);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                data += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}

@@ -75,6 +75,19 @@ sheet: {size: 1, total_items: 1}
 prompt: {template: 'python3 -c "x = bytearray(256 * 1024 * 1024); x[::4096] = b\"y\" * len(x[::4096])"'}
 resources: {memory_max: 32M}
 YAML
+cat > "$WORK/share/big.yaml" <<'YAML'
+name: big
+workspace: ws-big
+instrument: cli
+pause_between_sheets_seconds: 0
+sheet: {size: 1, total_items: 1}
+prompt:
+  template: |
+    {% for i in range(800) %}
+    # padding line {{ i }}: more than an argument may carry
+    {% endfor %}
+    echo "from stdin" > big.txt
+YAML
 
 # boot_container unified|hybrid: sets NSPAWN_PID and INIT
 boot_container() {
@@ -214,6 +227,10 @@ inside mariannectl cancel "$cancel_job" >/dev/null || fail "cancel"
 wait_state "$cancel_job" cancelled 50
 for _ in $(seq 100); do [ -z "$(job_units "$cancel_job")" ] && break; sleep 0.1; done
 [ -z "$(job_units "$cancel_job")" ] || fail "units of the cancelled job remain: $(job_units "$cancel_job")"
+
+echo "--- a prompt over 32 KiB reaches its unit on stdin"
+inside mariannectl start /srv/marianne/big.yaml --wait >/dev/null || fail "the big-prompt job did not complete"
+grep -qx "from stdin" "$WORK/share/ws-big/big.txt" || fail "the big prompt did not run"
 
 echo "--- socket activation: a stopped conductor starts on a connection to /run/marianne/conductor.socket"
 inside systemctl stop marianne.service

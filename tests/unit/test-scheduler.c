@@ -544,8 +544,8 @@ static void test_delete_clear_find(void **state) {
         assert_int_equal(conductor_start_path(f->conductor, "/nonexistent/score.yaml", &o, &found, &error), -ENOENT);
         free(error), error = NULL;
         path = mfree(path);
-        path = write_score(f, "jinja", "name: jinja\n" COMMON "sheet: {size: 1, total_items: 2}\n"
-                           "prompt: {template: '{% if sheet_num == 1 %}true{% endif %}'}\n");
+        path = write_score(f, "undefined", "name: undefined\n" COMMON "sheet: {size: 1, total_items: 2}\n"
+                           "prompt: {template: '{% if sheet_num == 1 %}{{ no_such_variable }}{% endif %}'}\n");
         assert_int_equal(conductor_start_path(f->conductor, path, &o, &found, &error), -EINVAL);
         assert_non_null(strstr(error, "sheet 1: prompt does not render"));
         free(error), error = NULL;

@@ -30,7 +30,7 @@ enum { SP = SHEET_PENDING, SR = SHEET_READY, SD = SHEET_DISPATCHED, SI = SHEET_I
 static const bool expected_sheet[_SHEET_STATE_MAX][_SHEET_STATE_MAX] = {
         /*              SP  SR  SD  SI  SW  ST  SC  SF  SS  SX */
         [SP] = {         0,  1,  0,  0,  0,  0,  0,  0,  1,  1 },
-        [SR] = {         1,  0,  1,  0,  0,  0,  0,  0,  1,  1 },
+        [SR] = {         1,  0,  1,  0,  1,  0,  0,  0,  1,  1 },
         [SD] = {         0,  1,  0,  1,  0,  1,  0,  1,  0,  1 },
         [SI] = {         0,  1,  0,  0,  1,  1,  1,  1,  0,  1 },
         [SW] = {         0,  1,  0,  1,  0,  1,  0,  1,  0,  1 },
