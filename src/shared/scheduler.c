@@ -879,8 +879,11 @@ static bool sheet_hold_for_rate_limit(Job *j, unsigned num, const SheetInstrumen
         sr->next_retry_at = until;
         free(sr->error_message);
         sr->error_message = strdup_printf("instrument %s is rate limited; waiting for it", si->profile->name);
-        (void) free_and_strdup(&sr->error_category, "rate_limit");
-        j->runtime[num - 1].next_kind = "rate-limit";
+        /* a completion attempt held back stays one */
+        if (!streq_ptr(sr->error_category, "completion")) {
+                (void) free_and_strdup(&sr->error_category, "rate_limit");
+                j->runtime[num - 1].next_kind = "rate-limit";
+        }
         (void) sheet_set_state(j, num, SHEET_WAITING);
         (void) job_arm_retry_timer(j, num);
         return true;

@@ -84,6 +84,7 @@ int sheet_pick_instrument(Job *j, unsigned num, SheetInstrument *ret, char **ret
         Conductor *c = j->conductor;
         SheetRecord *sr = &j->sheets[num - 1];
         ScoreInstrumentChoice *chain = NULL;
+        unsigned start = sr->instrument_index;
         size_t n = 0;
         int r;
 
@@ -121,6 +122,8 @@ int sheet_pick_instrument(Job *j, unsigned num, SheetInstrument *ret, char **ret
                                            "see 'mariannectl instruments'",
                                            chain[0].name, n > 1 ? " and its fallbacks" : "");
         score_instrument_choices_free(chain, n);
+        /* a profile added later (and a reload) may still save a retry */
+        sr->instrument_index = start;
         return -ENOENT;
 }
 
