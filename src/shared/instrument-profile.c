@@ -314,44 +314,8 @@ static int read_bool(ProfileParser *pp, yaml_node_t *n, const char *key, void *d
         return 0;
 }
 
-static double strtod_c(const char *s, char **end) {
-        static locale_t c_locale = (locale_t) 0;
-
-        if (c_locale == (locale_t) 0)
-                c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
-        if (c_locale == (locale_t) 0)
-                return strtod(s, end);
-        return strtod_l(s, end, c_locale);
-}
-
 static bool parse_number_text(const char *s, double *ret) {
-        const char *p = s;
-        bool digits = false;
-        char *e;
-
-        /* ints and YAML core-schema floats; not "0x10", "inf", "nan" */
-        if (*p == '+' || *p == '-')
-                p++;
-        while (*p >= '0' && *p <= '9')
-                p++, digits = true;
-        if (*p == '.')
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                        digits = true;
-        if (!digits)
-                return false;
-        if (*p == 'e' || *p == 'E') {
-                p++;
-                if (*p == '+' || *p == '-')
-                        p++;
-                if (!(*p >= '0' && *p <= '9'))
-                        return false;
-                while (*p >= '0' && *p <= '9')
-                        p++;
-        }
-        if (*p)
-                return false;
-        *ret = strtod_c(s, &e);
-        return *e == 0 && isfinite(*ret);
+        return parse_decimal_text(s, ret) && isfinite(*ret);
 }
 
 /* A number >= 0; null is 0. */

@@ -269,17 +269,6 @@ fail:
 
 /* ───────────────────────────── numbers ───────────────────────────── */
 
-static double strtod_c(const char *s, char **end) {
-        static locale_t c_locale = (locale_t) 0;
-
-        /* The reading must not depend on LC_NUMERIC (mariannectl calls setlocale()). */
-        if (c_locale == (locale_t) 0)
-                c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
-        if (c_locale == (locale_t) 0)
-                return strtod(s, end);
-        return strtod_l(s, end, c_locale);
-}
-
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }

@@ -110,6 +110,11 @@ char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
 /* Replace *p with a copy of s (NULL allowed). Returns -ENOMEM on failure. */
 int free_and_strdup(char **p, const char *s);
+/* strtod in the C locale, whatever the process's LC_NUMERIC. */
+double strtod_c(const char *s, char **end);
+/* An int or a decimal float ("1", "-2.5", "1e3"), nothing else; the value
+ * may be infinite on overflow. */
+bool parse_decimal_text(const char *s, double *ret);
 /* Append s to the string *p (NULL counts as empty). */
 int strextend(char **p, const char *s);
 /* Create path 0600 (truncating, never through a symlink) holding data. */

@@ -773,14 +773,9 @@ int get_uint(Ctx *c, const Node *n, const char *key, unsigned min, unsigned *ret
 }
 
 static bool parse_float_text(const char *s, double *ret) {
-        const char *p = s;
-        bool digits = false;
-        char *e;
+        const char *p = s + (*s == '+' || *s == '-');
 
-        /* The YAML 1.2 core schema float, plus ints; strtod alone would
-         * also take "0x10", "infinity" and friends. */
-        if (*p == '+' || *p == '-')
-                p++;
+        /* the YAML 1.2 core schema float, plus ints */
         if (streq(p, ".inf") || streq(p, ".Inf") || streq(p, ".INF")) {
                 *ret = *s == '-' ? -INFINITY : INFINITY;
                 return true;
@@ -789,28 +784,7 @@ static bool parse_float_text(const char *s, double *ret) {
                 *ret = NAN;
                 return true;
         }
-        while (*p >= '0' && *p <= '9')
-                p++, digits = true;
-        if (*p == '.')
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                        digits = true;
-        if (!digits)
-                return false;
-        if (*p == 'e' || *p == 'E') {
-                p++;
-                if (*p == '+' || *p == '-')
-                        p++;
-                if (!(*p >= '0' && *p <= '9'))
-                        return false;
-                while (*p >= '0' && *p <= '9')
-                        p++;
-        }
-        if (*p)
-                return false;
-
-        errno = 0;
-        *ret = strtod(s, &e);
-        return *e == 0;
+        return parse_decimal_text(s, ret);
 }
 
 int get_number(Ctx *c, const Node *n, const char *key, double min, bool min_exclusive, double *ret) {

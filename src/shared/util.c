@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <locale.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -314,4 +315,45 @@ int write_file_private(const char *path, const char *data, size_t size) {
                 size -= (size_t) n;
         }
         return 0;
+}
+
+double strtod_c(const char *s, char **end) {
+        static locale_t c_locale = (locale_t) 0;
+
+        /* scores say "1.5" whatever the locale of the process reading them */
+        if (c_locale == (locale_t) 0)
+                c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
+        if (c_locale == (locale_t) 0)
+                return strtod(s, end);
+        return strtod_l(s, end, c_locale);
+}
+
+bool parse_decimal_text(const char *s, double *ret) {
+        const char *p = s;
+        bool digits = false;
+        char *e;
+
+        /* strtod alone would also take "0x10", "infinity" and friends */
+        if (*p == '+' || *p == '-')
+                p++;
+        while (*p >= '0' && *p <= '9')
+                p++, digits = true;
+        if (*p == '.')
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                        digits = true;
+        if (!digits)
+                return false;
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                if (*p == '+' || *p == '-')
+                        p++;
+                if (!(*p >= '0' && *p <= '9'))
+                        return false;
+                while (*p >= '0' && *p <= '9')
+                        p++;
+        }
+        if (*p)
+                return false;
+        *ret = strtod_c(s, &e);
+        return *e == 0;
 }

@@ -216,14 +216,14 @@ static Value *construct_float(const char *s) {
                 for (char *colon = strrchr(t, ':');; colon = strrchr(t, ':')) {
                         const char *part = colon ? colon + 1 : t;
 
-                        v += strtod(part, NULL) * base;
+                        v += strtod_c(part, NULL) * base;
                         base *= 60;
                         if (!colon)
                                 break;
                         *colon = 0;
                 }
         } else
-                v = strtod(t, NULL);
+                v = strtod_c(t, NULL);
 
         return value_new_float(negative ? -v : v);
 }
