@@ -615,9 +615,6 @@ static int read_models(ProfileParser *pp, yaml_node_t *n, const char *key, void 
                 r = parser_node(pp, n->data.sequence.items.start[i], n, &item);
                 if (r < 0)
                         return r;
-                r = expect(pp, item, k, YAML_MAPPING_NODE);
-                if (r < 0)
-                        return r;
                 p->n_models = i + 1;    /* freed with the profile from here on */
                 r = read_mapping(pp, item, k, fields, ELEMENTSOF(fields), m);
                 if (r < 0)
@@ -654,11 +651,7 @@ static int read_command(ProfileParser *pp, yaml_node_t *n, const char *key, void
                 { "mcp_disable_args",    read_strv,   offsetof(InstrumentCommand, mcp_disable_args) },
                 { "extra_flags",         read_strv,   offsetof(InstrumentCommand, extra_flags) },
         };
-        int r;
 
-        r = expect(pp, n, key, YAML_MAPPING_NODE);
-        if (r < 0)
-                return r;
         return read_mapping(pp, n, key, fields, ELEMENTSOF(fields), dst);
 }
 
@@ -673,13 +666,9 @@ static int read_output(ProfileParser *pp, yaml_node_t *n, const char *key, void 
                 { "completion_event_type",   read_string,        offsetof(InstrumentOutputSpec, completion_event_type) },
                 { "completion_event_filter", read_filter,        0 },
         };
-        int r;
 
         if (node_is_null(n))
                 return 0;
-        r = expect(pp, n, key, YAML_MAPPING_NODE);
-        if (r < 0)
-                return r;
         return read_mapping(pp, n, key, fields, ELEMENTSOF(fields), dst);
 }
 
@@ -691,13 +680,9 @@ static int read_errors(ProfileParser *pp, yaml_node_t *n, const char *key, void 
                 { "capacity_patterns",   read_patterns,   offsetof(InstrumentErrorSpec, capacity) },
                 { "timeout_patterns",    read_patterns,   offsetof(InstrumentErrorSpec, timeout) },
         };
-        int r;
 
         if (node_is_null(n))
                 return 0;
-        r = expect(pp, n, key, YAML_MAPPING_NODE);
-        if (r < 0)
-                return r;
         return read_mapping(pp, n, key, fields, ELEMENTSOF(fields), dst);
 }
 
@@ -708,20 +693,20 @@ static int read_cli(ProfileParser *pp, yaml_node_t *n, const char *key, void *ds
                 { "errors",  read_errors,  offsetof(InstrumentProfile, errors) },
         };
         InstrumentProfile *p = dst;
-        int r;
 
-        r = expect(pp, n, key, YAML_MAPPING_NODE);
-        if (r < 0)
-                return r;
-        p->has_cli = true;
+        p->has_cli = n->type == YAML_MAPPING_NODE;
         return read_mapping(pp, n, key, fields, ELEMENTSOF(fields), p);
 }
 
 static int read_mapping(ProfileParser *pp, yaml_node_t *n, const char *path, const Field *fields, size_t n_fields,
                         void *base) {
-        _cleanup_free_ bool *seen = calloc(MAX(n_fields, (size_t) 1), sizeof(bool));
+        _cleanup_free_ bool *seen = NULL;
         int r;
 
+        r = expect(pp, n, path, YAML_MAPPING_NODE);
+        if (r < 0)
+                return r;
+        seen = calloc(MAX(n_fields, (size_t) 1), sizeof(bool));
         if (!seen)
                 return -ENOMEM;
 

@@ -802,8 +802,23 @@ static int filter_list(JRender *r, JValue *value, JArgs *args, JValue **ret) {
         return 0;
 }
 
-static int filter_first(JRender *r, JValue *value, JArgs *args, JValue **ret) {
+/* The first or last item of value, or an undefined saying it was empty. */
+static int end_item(JRender *r, JValue *value, bool last, JValue **ret) {
         _cleanup_jv_ JValue *items = NULL;
+        int k;
+
+        k = jv_iterate(r, value, &items);
+        if (k < 0)
+                return k;
+        if (items->seq.n > 0) {
+                *ret = jv_ref(items->seq.items[last ? items->seq.n - 1 : 0]);
+                return 0;
+        }
+        *ret = jv_undefined(false, last ? "No last item, sequence was empty." : "No first item, sequence was empty.");
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int filter_first(JRender *r, JValue *value, JArgs *args, JValue **ret) {
         int k;
 
         if (args->n_pos + args->n_kw > 0)
@@ -811,27 +826,15 @@ static int filter_first(JRender *r, JValue *value, JArgs *args, JValue **ret) {
         k = jr_check_defined(r, value);
         if (k < 0)
                 return k;
-        if (jv_is_seq(value, SEQ_ITER)) {
-                /* next(iter(generator)) takes one item only */
-                if (value->seq.pos < value->seq.n) {
-                        *ret = jv_ref(value->seq.items[value->seq.pos++]);
-                        return 0;
-                }
-        } else {
-                k = jv_iterate(r, value, &items);
-                if (k < 0)
-                        return k;
-                if (items->seq.n > 0) {
-                        *ret = jv_ref(items->seq.items[0]);
-                        return 0;
-                }
+        /* next(iter(generator)) takes one item only; an exhausted one iterates empty */
+        if (jv_is_seq(value, SEQ_ITER) && value->seq.pos < value->seq.n) {
+                *ret = jv_ref(value->seq.items[value->seq.pos++]);
+                return 0;
         }
-        *ret = jv_undefined(false, "No first item, sequence was empty.");
-        return *ret ? 0 : -ENOMEM;
+        return end_item(r, value, false, ret);
 }
 
 static int filter_last(JRender *r, JValue *value, JArgs *args, JValue **ret) {
-        _cleanup_jv_ JValue *items = NULL;
         int k;
 
         if (args->n_pos + args->n_kw > 0)
@@ -842,15 +845,7 @@ static int filter_last(JRender *r, JValue *value, JArgs *args, JValue **ret) {
         if (jv_is_seq(value, SEQ_ITER) || (value->type != J_STR && value->type != J_SEQ &&
                                             value->type != J_DICT && value->type != J_UNDEFINED))
                 return jr_fail(r, -EINVAL, "'%s' object is not reversible", jv_type_name(value));
-        k = jv_iterate(r, value, &items);
-        if (k < 0)
-                return k;
-        if (items->seq.n > 0) {
-                *ret = jv_ref(items->seq.items[items->seq.n - 1]);
-                return 0;
-        }
-        *ret = jv_undefined(false, "No last item, sequence was empty.");
-        return *ret ? 0 : -ENOMEM;
+        return end_item(r, value, true, ret);
 }
 
 static int filter_join(JRender *r, JValue *value, JArgs *args, JValue **ret) {

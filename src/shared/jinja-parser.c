@@ -1462,8 +1462,24 @@ static int parse_signature(Parser *p, JNode *n) {
         return expect_op(p, JO_RPAREN);
 }
 
+/* The rest of a block tag whose header is parsed: "%}", the body up to
+ * end_tag, and end_tag itself; then appends the node (taking it) to out. */
+static int parse_block_body(Parser *p, const char *tag, const char *end_tag, unsigned line, JNode *node, JBody *out) {
+        _cleanup_node_ JNode *n = node;
+        const char *const end[] = { end_tag, NULL };
+        int r;
+
+        r = open_block(p, tag, end_tag, line);
+        if (r < 0)
+                return r;
+        r = parse_statements(p, end, true, &n->body);
+        close_block(p);
+        if (r < 0)
+                return r;
+        return body_push(out, TAKE_PTR(n));
+}
+
 static int parse_macro(Parser *p, size_t begin, JBody *out) {
-        static const char *const end[] = { "endmacro", NULL };
         unsigned line = next(p)->line;
         _cleanup_node_ JNode *n = node_new(p, JN_MACRO, begin, line);
         int r;
@@ -1475,18 +1491,10 @@ static int parse_macro(Parser *p, size_t begin, JBody *out) {
                 r = parse_signature(p, n);
         if (r < 0)
                 return r;
-        r = open_block(p, "macro", "endmacro", line);
-        if (r < 0)
-                return r;
-        r = parse_statements(p, end, true, &n->body);
-        close_block(p);
-        if (r < 0)
-                return r;
-        return body_push(out, TAKE_PTR(n));
+        return parse_block_body(p, "macro", "endmacro", line, TAKE_PTR(n), out);
 }
 
 static int parse_call_block(Parser *p, size_t begin, JBody *out) {
-        static const char *const end[] = { "endcall", NULL };
         unsigned line = next(p)->line;
         _cleanup_node_ JNode *n = node_new(p, JN_CALLBLOCK, begin, line);
         int r = 0;
@@ -1501,18 +1509,10 @@ static int parse_call_block(Parser *p, size_t begin, JBody *out) {
                 return r;
         if (n->expr->kind != JE_CALL)
                 return parse_fail(p, line, "expected a call after '{%% call %%}'");
-        r = open_block(p, "call", "endcall", line);
-        if (r < 0)
-                return r;
-        r = parse_statements(p, end, true, &n->body);
-        close_block(p);
-        if (r < 0)
-                return r;
-        return body_push(out, TAKE_PTR(n));
+        return parse_block_body(p, "call", "endcall", line, TAKE_PTR(n), out);
 }
 
 static int parse_filter_block(Parser *p, size_t begin, JBody *out) {
-        static const char *const end[] = { "endfilter", NULL };
         unsigned line = next(p)->line;
         _cleanup_node_ JNode *n = node_new(p, JN_FILTERBLOCK, begin, line);
         int r;
@@ -1522,18 +1522,10 @@ static int parse_filter_block(Parser *p, size_t begin, JBody *out) {
         r = parse_filter(p, &n->expr, true);
         if (r < 0)
                 return r;
-        r = open_block(p, "filter", "endfilter", line);
-        if (r < 0)
-                return r;
-        r = parse_statements(p, end, true, &n->body);
-        close_block(p);
-        if (r < 0)
-                return r;
-        return body_push(out, TAKE_PTR(n));
+        return parse_block_body(p, "filter", "endfilter", line, TAKE_PTR(n), out);
 }
 
 static int parse_set(Parser *p, size_t begin, JBody *out) {
-        static const char *const end[] = { "endset", NULL };
         unsigned line = next(p)->line;
         _cleanup_node_ JNode *n = node_new(p, JN_SET, begin, line);
         int r;
@@ -1555,18 +1547,10 @@ static int parse_set(Parser *p, size_t begin, JBody *out) {
         r = parse_filter(p, &n->expr, false);
         if (r < 0)
                 return r;
-        r = open_block(p, "set", "endset", line);
-        if (r < 0)
-                return r;
-        r = parse_statements(p, end, true, &n->body);
-        close_block(p);
-        if (r < 0)
-                return r;
-        return body_push(out, TAKE_PTR(n));
+        return parse_block_body(p, "set", "endset", line, TAKE_PTR(n), out);
 }
 
 static int parse_with(Parser *p, size_t begin, JBody *out) {
-        static const char *const end[] = { "endwith", NULL };
         unsigned line = next(p)->line;
         _cleanup_node_ JNode *n = node_new(p, JN_WITH, begin, line);
         int r = 0;
@@ -1598,14 +1582,7 @@ static int parse_with(Parser *p, size_t begin, JBody *out) {
         }
         if (r < 0)
                 return r;
-        r = open_block(p, "with", "endwith", line);
-        if (r < 0)
-                return r;
-        r = parse_statements(p, end, true, &n->body);
-        close_block(p);
-        if (r < 0)
-                return r;
-        return body_push(out, TAKE_PTR(n));
+        return parse_block_body(p, "with", "endwith", line, TAKE_PTR(n), out);
 }
 
 static int parse_print(Parser *p, size_t begin, JBody *out) {

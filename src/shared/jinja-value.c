@@ -880,6 +880,20 @@ static int keys_equal(const JValue *a, const JValue *b, bool *ret) {
         return 0;
 }
 
+/* Before comparing a and b at this depth: the recursion limit, and the
+ * undefineds that may take part (lenient ones in ==, none in <). */
+static int check_comparable(JRender *r, const JValue *a, const JValue *b, unsigned depth, bool lenient_ok) {
+        int (*check)(JRender *r, const JValue *v) = lenient_ok ? jr_check_defined : check_not_undefined;
+        int k;
+
+        if (depth > JINJA_NESTING_MAX)
+                return jr_fail(r, -ELOOP, "maximum recursion depth exceeded in comparison");
+        k = check(r, a);
+        if (k >= 0)
+                k = check(r, b);
+        return k;
+}
+
 static int seq_equal(JRender *r, const JValue *a, const JValue *b, unsigned depth, bool *ret) {
         JSeqKind ka = a->seq.kind, kb = b->seq.kind;
 
@@ -896,13 +910,8 @@ static int seq_equal(JRender *r, const JValue *a, const JValue *b, unsigned dept
 static int equal(JRender *r, const JValue *a, const JValue *b, unsigned depth, bool *ret) {
         int k;
 
-        if (depth > JINJA_NESTING_MAX)
-                return jr_fail(r, -ELOOP, "maximum recursion depth exceeded in comparison");
-
         /* a strict undefined refuses even to be compared with itself */
-        k = jr_check_defined(r, a);
-        if (k >= 0)
-                k = jr_check_defined(r, b);
+        k = check_comparable(r, a, b, depth, true);
         if (k < 0)
                 return k;
 
@@ -1002,11 +1011,7 @@ static int seq_less(JRender *r, const JValue *a, const JValue *b, unsigned depth
 static int less(JRender *r, const JValue *a, const JValue *b, unsigned depth, bool *ret) {
         int k;
 
-        if (depth > JINJA_NESTING_MAX)
-                return jr_fail(r, -ELOOP, "maximum recursion depth exceeded in comparison");
-        k = check_not_undefined(r, a);
-        if (k >= 0)
-                k = check_not_undefined(r, b);
+        k = check_comparable(r, a, b, depth, false);
         if (k < 0)
                 return k;
 

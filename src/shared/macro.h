@@ -143,6 +143,12 @@ usec_t now_usec(clockid_t clock);
  * Only regular files are read (-EISDIR, -EINVAL for FIFOs and devices). */
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
 int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
+/* read() until max bytes or end of file, retrying on EINTR: the bytes
+ * read, or negative errno. */
+ssize_t loop_read(int fd, void *buf, size_t max);
+/* The first max_size bytes of a regular file (all of a smaller one);
+ * never follows a symlink. */
+int read_file_head(const char *path, size_t max_size, char **ret, size_t *ret_size);
 /* The same for any fd (pipes, terminals): read to EOF, at most max_size. */
 int read_full_stream(int fd, size_t max_size, char **ret, size_t *ret_size);
 /* The same, giving up with -ETIMEDOUT at deadline (CLOCK_MONOTONIC;

@@ -206,7 +206,8 @@ int read_file_tail(const char *path, size_t max, char **ret, bool *ret_truncated
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         struct stat st;
-        size_t n = 0;
+        size_t n;
+        ssize_t k;
         bool truncated = false;
 
         if (!path || !ret)
@@ -248,21 +249,12 @@ int read_file_tail(const char *path, size_t max, char **ret, bool *ret_truncated
                 return -ENOMEM;
         /* The file may still be growing; what we return is capped at max
          * no matter what, and "truncated" reflects the size we planned on. */
-        while (n < max) {
-                ssize_t k = read(fd, buf + n, max - n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
+        k = loop_read(fd, buf, max);
+        if (k < 0)
+                return (int) k;
+        n = (size_t) k;
         if (n == max && !truncated) {
                 char c;
-                ssize_t k;
 
                 do
                         k = read(fd, &c, 1);

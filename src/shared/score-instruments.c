@@ -52,7 +52,13 @@ static int check_executable(Score *s, const InstrumentProfile *p, const char *se
 }
 
 int score_check_instruments(Score *s, const InstrumentRegistry *reg, const char *search_path, ScoreDiagnostic *ret_error) {
+        /* a profile's executable is looked up once, not once per sheet */
+        _cleanup_free_ const InstrumentProfile **checked = calloc(MAX(reg->n, (size_t) 1), sizeof(InstrumentProfile *));
+        size_t n_checked = 0;
         int r;
+
+        if (!checked)
+                return -ENOMEM;
 
         for (size_t i = 0; i < s->n_sheets; i++) {
                 ScoreInstrumentChoice *chain = NULL;
@@ -66,6 +72,14 @@ int score_check_instruments(Score *s, const InstrumentRegistry *reg, const char 
                         const char *via = streq(chain[k].name, chain[k].profile) ? "" : " (alias of '";
 
                         if (p && instrument_profile_runnable(p)) {
+                                bool seen = false;
+
+                                for (size_t c = 0; c < n_checked; c++)
+                                        seen = seen || checked[c] == p;
+                                if (seen)
+                                        continue;
+                                if (n_checked < reg->n)
+                                        checked[n_checked++] = p;
                                 r = check_executable(s, p, search_path);
                                 if (r < 0)
                                         break;

@@ -36,6 +36,7 @@ static int sheet_output_text(Job *j, unsigned k, size_t max_chars, char **ret) {
         const SheetRecord *sr = &j->sheets[k - 1];
         _cleanup_free_ char *path = NULL, *data = NULL;
         const InstrumentProfile *p = NULL;
+        bool structured;
         size_t size;
         int r;
 
@@ -44,20 +45,17 @@ static int sheet_output_text(Job *j, unsigned k, size_t max_chars, char **ret) {
         path = strdup_printf("%s/%s/sheet-%u.attempt-%u.stdout", c->log_dir, j->rec.id, k, sr->attempt_count);
         if (!path)
                 return -ENOMEM;
-        r = read_full_file(path, PREVIOUS_OUTPUT_READ_MAX, &data, &size);
-        if (r == -EFBIG) {
-                /* a huge output: its head is still context */
-                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        return 0;
-                r = read_full_stream(fd, max_chars * 4, &data, &size);
-        }
+        if (sr->instrument && c->instruments)
+                p = instrument_registry_get(c->instruments, sr->instrument);
+        structured = p && p->output.format != INSTRUMENT_OUTPUT_TEXT;
+
+        /* the result of structured output needs the whole document; plain
+         * output only its head (max_chars characters are at most 4 bytes each) */
+        r = read_file_head(path, structured ? PREVIOUS_OUTPUT_READ_MAX : max_chars * 4, &data, &size);
         if (r < 0)
                 return r == -ENOMEM ? r : 0;    /* logs cleaned up: no context, not an error */
 
-        if (sr->instrument && c->instruments)
-                p = instrument_registry_get(c->instruments, sr->instrument);
-        if (p && p->output.format != INSTRUMENT_OUTPUT_TEXT) {
+        if (structured) {
                 _cleanup_(instrument_output_done) InstrumentOutput o = {};
 
                 r = instrument_output_parse(p, NULL, data, size, &o);

@@ -357,3 +357,49 @@ bool parse_decimal_text(const char *s, double *ret) {
         *ret = strtod_c(s, &e);
         return *e == 0;
 }
+
+ssize_t loop_read(int fd, void *buf, size_t max) {
+        size_t n = 0;
+
+        while (n < max) {
+                ssize_t k = read(fd, (char *) buf + n, max - n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        return (ssize_t) n;
+}
+
+int read_file_head(const char *path, size_t max_size, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        ssize_t k;
+        size_t n;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        buf = malloc(max_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        k = loop_read(fd, buf, max_size);
+        if (k < 0)
+                return (int) k;
+        n = (size_t) k;
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
