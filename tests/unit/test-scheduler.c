@@ -381,9 +381,17 @@ static bool pid_gone(pid_t pid) {
 static pid_t read_pid(Fixture *f, const char *file) {
         _cleanup_free_ char *s = NULL;
 
-        for (int i = 0; i < 100 && !(s = read_ws(f, file)); i++)
+        /* the shell creates the file before it writes the number */
+        for (int i = 0; i < 100; i++) {
+                s = read_ws(f, file);
+                if (s && strchr(s, '\n'))
+                        break;
+                free(s);
+                s = NULL;
                 assert_true(sd_event_run(f->event, 20 * USEC_PER_MSEC) >= 0);
+        }
         assert_non_null(s);
+        assert_true(atoi(s) > 0);
         return (pid_t) atoi(s);
 }
 
