@@ -119,6 +119,14 @@ static void print_plan_sheet(const CtlDict *d) {
                        "as an option's value");
                 printf("  Runs: %s\n", strempty(ctl_dict_string(d, "command_line")));
         }
+        if (ctl_dict_string(d, "batch_error"))
+                printf("  Slurm: cannot build the batch script: %s\n", ctl_dict_string(d, "batch_error"));
+        else if (ctl_dict_string(d, "batch_script")) {
+                _cleanup_free_ char *script = ctl_indent(ctl_dict_string(d, "batch_script"), "    ");
+
+                printf("  Submits: %s\n", strempty(ctl_dict_string(d, "submit_command")));
+                printf("  Batch script:\n%s%s", strempty(script), script && endswith(script, "\n") ? "" : "\n");
+        }
         if (!isempty(error))
                 printf("  Error: %s\n", error);
         else if (ctl_dict_string(d, "command_omitted"))

@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "job.h"
 #include "log.h"
+#include "score-instruments.h"
 #include "template.h"
 
 #ifndef MARIANNE_VERSION
@@ -178,7 +179,54 @@ static int method_start_job_from_content(sd_bus_message *m, void *userdata, sd_b
 
 /* instrument, argv and prompt_delivery of a planned sheet; a sheet whose
  * instrument cannot run here says why instead */
-static int append_plan_command(sd_bus_message *reply, Conductor *c, const Score *s, unsigned num, const char *prompt) {
+/* A command line for people: quoted only where a shell would need it. */
+static int human_command_line(char **argv, char **ret) {
+        _cleanup_free_ char *line = NULL;
+
+        STRV_FOREACH(a, argv) {
+                bool plain = !isempty(*a) && strspn(*a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                         "0123456789-_./=:,+@%{}") == strlen(*a);
+                _cleanup_free_ char *q = plain ? strdup(*a) : shell_quote(*a);
+
+                if (!q || (line && strextend(&line, " ") < 0) || strextend(&line, q) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(line);
+        return 0;
+}
+
+/* A Slurm score's sheet: the batch script, with the prompt where the
+ * attempt will have it, and the sbatch command line. */
+static int append_plan_batch(sd_bus_message *reply, Conductor *c, const Score *s, unsigned num, char **argv,
+                             const char *delivery, const char *prompt, const StartOptions *o) {
+        _cleanup_free_ char *script = NULL, *line = NULL;
+        _cleanup_strv_free_ char **sbatch = NULL, **real = strv_copy(argv);
+        int r;
+
+        if (!real)
+                return -ENOMEM;
+        for (size_t i = 0; real[i] && strlen(prompt) <= PLAN_COMMAND_MAX; i++)
+                if (streq(real[i], SCORE_PLAN_PROMPT_PLACEHOLDER) && free_and_strdup(&real[i], prompt) < 0)
+                        return -ENOMEM;
+        r = conductor_plan_batch_script(c, s, num, real, streq_ptr(delivery, "stdin"), o->owner_uid, o->owner_gid,
+                                        &script, &sbatch);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return dict_append_s(reply, "batch_error", strerror(-r));
+        r = human_command_line(sbatch, &line);
+        if (r < 0)
+                return r;
+        r = dict_append_s(reply, "batch_script", script);
+        if (r >= 0)
+                r = dict_append_s(reply, "submit_command", line);
+        if (r == -EINVAL)
+                return dict_append_s(reply, "batch_error", "the batch script is not valid UTF-8");
+        return r;
+}
+
+static int append_plan_command(sd_bus_message *reply, Conductor *c, const Score *s, unsigned num, const char *prompt,
+                               const StartOptions *o) {
         _cleanup_free_ char *instrument = NULL, *error = NULL;
         _cleanup_strv_free_ char **argv = NULL;
         const char *delivery = NULL;
@@ -195,25 +243,21 @@ static int append_plan_command(sd_bus_message *reply, Conductor *c, const Score 
         if (r >= 0) {
                 _cleanup_free_ char *line = NULL;
 
-                /* for people: quoted only where a shell would need it */
-                STRV_FOREACH(a, argv) {
-                        bool plain = !isempty(*a) && strspn(*a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                                 "0123456789-_./=:,+@%{}") == strlen(*a);
-                        _cleanup_free_ char *q = plain ? strdup(*a) : shell_quote(*a);
-
-                        if (!q || (line && strextend(&line, " ") < 0) || strextend(&line, q) < 0)
-                                return -ENOMEM;
-                }
+                r = human_command_line(argv, &line);
+                if (r < 0)
+                        return r;
                 r = dict_append_s(reply, "command_line", line);
         }
         if (r == -EINVAL)
                 return dict_append_s(reply, "instrument_error", "the command line is not valid UTF-8");
         if (r >= 0)
                 r = dict_append_s(reply, "prompt_delivery", delivery);
+        if (r >= 0 && s->runner.type == SCORE_RUNNER_SLURM)
+                r = append_plan_batch(reply, c, s, num, argv, delivery, prompt, o);
         return r;
 }
 
-static int append_plan(sd_bus_message *reply, Conductor *c, const Score *s) {
+static int append_plan(sd_bus_message *reply, Conductor *c, const Score *s, const StartOptions *o) {
         size_t total = 0;
         int r;
 
@@ -261,7 +305,7 @@ static int append_plan(sd_bus_message *reply, Conductor *c, const Score *s) {
                         r = dict_append_b(reply, "command_omitted", true);
                 else if ((r = score_render_prompt(s, sh->num, &prompt, &error)) < 0)
                         r = dict_append_s(reply, "error", error ?: strerror(-r));
-                else if ((r = append_plan_command(reply, c, s, sh->num, prompt)) >= 0) {
+                else if ((r = append_plan_command(reply, c, s, sh->num, prompt, o)) >= 0) {
                         bool cut = strlen(prompt) > PLAN_COMMAND_MAX;
 
                         if (cut) {
@@ -313,7 +357,7 @@ static int method_plan(sd_bus_message *m, Daemon *d, ScoreSource source, sd_bus_
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = append_plan(reply, d->conductor, s);
+        r = append_plan(reply, d->conductor, s, &req.options);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -642,13 +686,16 @@ static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bu
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* slurm: "up", "down" (the controller said so), "unreachable" (no
+ * answer), "not-installed"; slurm_message: its words */
+static int reply_conductor_status(Daemon *d, sd_bus_message *m, const char *slurm, const char *slurm_message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Daemon *d = userdata;
+        _cleanup_free_ char *line = strndup(strempty(slurm_message), strcspn(strempty(slurm_message), "\n"));
         ConductorStatus st;
         int r;
 
-        (void) error;   /* the conductor's own figures are nobody's secret */
+        if (!line)
+                return -ENOMEM;
         conductor_get_status(d->conductor, &st);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
@@ -663,17 +710,66 @@ static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus
             (r = dict_append_d(reply, "memory_usage_mb", (double) st.memory_bytes / (1024.0 * 1024.0))) < 0 ||
             (r = dict_append_s(reply, "version", MARIANNE_VERSION)) < 0 ||
             (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(st.mode))) < 0 ||
+            (r = dict_append_s(reply, "default_runner", runner_choice_to_string(d->runner))) < 0 ||
             (r = dict_append_u(reply, "running_sheets", st.running_sheets)) < 0 ||
             (r = dict_append_u(reply, "max_concurrent_sheets", st.max_concurrent_sheets)) < 0 ||
             (r = dict_append_u(reply, "max_jobs_per_user", st.max_active_jobs_per_user)) < 0 ||
             (r = dict_append_s(reply, "state_dir", st.state_dir)) < 0 ||
             (r = dict_append_u(reply, "total_jobs", (uint32_t) conductor_n_jobs(d->conductor))) < 0 ||
+            (r = dict_append_s(reply, "slurm", slurm)) < 0 ||
             (r = dict_append_b(reply, "ready", true)) < 0)
+                return r;
+        /* scontrol's words are not ours to trust to be UTF-8 */
+        if (!isempty(line) && (r = dict_append_s(reply, "slurm_message", line)) < 0 && r != -EINVAL)
                 return r;
         r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+typedef struct StatusCall {
+        Daemon *daemon;
+        sd_bus_message *message;
+} StatusCall;
+
+static void on_status_ping(int status, const char *message, void *userdata) {
+        StatusCall *call = userdata;
+        int r;
+
+        r = reply_conductor_status(call->daemon, call->message,
+                                   status == 0 ? "up" : status == -EHOSTDOWN ? "down" : "unreachable",
+                                   status == -ECANCELED ? "the conductor is stopping" :
+                                   status == -ETIMEDOUT ? "scontrol ping did not answer in time" : message);
+        if (r < 0)
+                log_warning_errno(r, "Failed to send the conductor status: %m");
+        sd_bus_message_unref(call->message);
+        free(call);
+}
+
+static int method_get_conductor_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        StatusCall *call;
+        int r;
+
+        (void) error;   /* the conductor's own figures are nobody's secret */
+        if (!conductor_has_slurm(d->conductor))
+                return reply_conductor_status(d, m, "not-installed",
+                                              "sbatch, squeue, scontrol or scancel is not installed on the conductor's machine");
+
+        /* the controller's answer comes later; the reply waits for it */
+        call = calloc(1, sizeof(StatusCall));
+        if (!call)
+                return -ENOMEM;
+        call->daemon = d;
+        call->message = sd_bus_message_ref(m);
+        r = conductor_slurm_ping(d->conductor, on_status_ping, call);
+        if (r < 0) {
+                sd_bus_message_unref(call->message);
+                free(call);
+                return reply_conductor_status(d, m, "unreachable", strerror(-r));
+        }
+        return 1;
 }
 
 static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *error) {

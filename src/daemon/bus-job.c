@@ -118,7 +118,7 @@ int bus_job_append_status(sd_bus_message *reply, Daemon *d, Job *j) {
             (r = dict_append_b(reply, "self_healing", rec->self_healing)) < 0 ||
             (r = dict_append_u(reply, "start_sheet", rec->start_sheet)) < 0 ||
             (r = dict_append_s(reply, "error", rec->error)) < 0 ||
-            (r = dict_append_s(reply, "execution_mode", runner_mode_to_string(conductor_runner_mode(d->conductor)))) < 0 ||
+            (r = dict_append_s(reply, "execution_mode", job_execution_mode(j))) < 0 ||
             (r = dict_append_s(reply, "parent_job", rec->parent_job)) < 0 ||
             (r = dict_append_u(reply, "chain_depth", rec->chain_depth)) < 0 ||
             (usage.has_tokens && (r = dict_append_t(reply, "input_tokens", usage.input_tokens)) < 0) ||

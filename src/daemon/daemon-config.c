@@ -46,7 +46,16 @@ int daemon_load_config(Daemon *d, char **ret_error) {
         r = free_and_strdup(&d->exec_search_path, s.exec_search_path);
         if (r < 0)
                 return r;
+        d->slurm_poll_usec = s.slurm_poll_interval_usec;
+        score_slurm_done(&d->slurm_defaults);
+        r = score_slurm_copy(&s.slurm, &d->slurm_defaults);
+        if (r < 0)
+                return r;
         if (d->conductor) {
+                /* for jobs started from now on */
+                r = conductor_set_slurm_defaults(d->conductor, &d->slurm_defaults, d->slurm_poll_usec);
+                if (r < 0)
+                        return r;
                 r = conductor_set_limits(d->conductor, sheets, jobs);
                 if (r < 0)
                         return r;

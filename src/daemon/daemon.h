@@ -34,6 +34,8 @@ typedef struct Daemon {
         int arg_runner;                         /* RunnerChoice, -1 = not given */
         RunnerChoice runner;                    /* chosen at start; a reload does not switch */
         char *exec_search_path;                 /* ExecSearchPath=, NULL = the default */
+        ScoreSlurm slurm_defaults;              /* [Slurm], until the conductor takes it */
+        usec_t slurm_poll_usec;                 /* PollIntervalSec=, 0 = the default */
         unsigned max_concurrent_sheets;         /* in force */
         unsigned max_jobs_per_user;
         usec_t exit_on_idle_usec;               /* in force; 0 = never */

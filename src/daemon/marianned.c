@@ -41,7 +41,7 @@ static void help(void) {
                "     --max-concurrent=N      Sheets running at once, all jobs (default 2×CPUs)\n"
                "     --max-jobs-per-user=N   Active jobs one user may have (default 100)\n"
                "     --exit-on-idle=SECONDS  Exit after SECONDS with nothing to do (0: never)\n"
-               "     --runner=auto|local|systemd\n"
+               "     --runner=auto|local|systemd|slurm\n"
                "                             Where sheets run: transient units of systemd (auto\n"
                "                             when PID 1 is systemd and we are root) or children\n"
                "                             of the conductor\n"
@@ -145,7 +145,7 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_RUNNER:
                         arg_runner = runner_choice_from_string(optarg);
                         if (arg_runner < 0) {
-                                fprintf(stderr, "--runner= takes auto, local or systemd, got '%s'.\n", optarg);
+                                fprintf(stderr, "--runner= takes auto, local, systemd or slurm, got '%s'.\n", optarg);
                                 return -EINVAL;
                         }
                         break;
@@ -381,6 +381,8 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 goto finish;
         r = conductor_set_exec_search_path(d.conductor, d.exec_search_path);
+        if (r >= 0)
+                r = conductor_set_slurm_defaults(d.conductor, &d.slurm_defaults, d.slurm_poll_usec);
         if (r < 0) {
                 log_oom();
                 goto finish;
@@ -450,6 +452,7 @@ finish:
         daemon_free_peers(&d);
         d.conductor = conductor_free(d.conductor);
         free(d.exec_search_path);
+        score_slurm_done(&d.slurm_defaults);
         d.polkit = polkit_registry_free(d.polkit);
         return r;
 }

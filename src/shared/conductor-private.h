@@ -21,7 +21,12 @@ typedef struct InstrumentBlock {
 struct Conductor {
         sd_event *event;
         Store *store;
-        Runner *runner;
+        Runner *runner;                 /* the host runner: systemd or local */
+        Runner *local_runner;           /* type: local beside a systemd host runner; on first use */
+        Runner *slurm_runner;           /* on first use */
+        int slurm_error;                /* why it could not be set up last time */
+        ScoreSlurm slurm_defaults;      /* the configuration's [Slurm] */
+        usec_t slurm_poll_usec;         /* 0 = the runner's default */
         ConductorConfig config;
         char *state_dir;
         char *log_dir;
@@ -61,10 +66,25 @@ void job_drop_score(Job *j);                    /* a terminal job keeps only its
 /* A unit of a previous instance's attempt is still there: follow it. */
 int job_adopt_attempt(Job *j, unsigned num);
 int conductor_schedule_setup(Conductor *c);
+/* Every sheet's environment before its instrument's variables. */
+char **sheet_base_environment(const char *path, const Identity *o, const char *job_id, unsigned num,
+                              unsigned attempt, const char *workspace);
 
 /* job-hooks.c */
 int job_start_hooks(Job *j);                    /* a completed job's on_success hooks */
 void conductor_stop_hooks(Conductor *c);
+
+/* conductor-runners.c */
+int conductor_setup_runner(Conductor *c, sd_event *event, const ConductorConfig *config);
+/* Settle which runner the score's sheets go to (the configuration's
+ * default for a score without runner:, the [Slurm] defaults merged in)
+ * and set that runner up; -EOPNOTSUPP with *ret_error when this
+ * conductor cannot run it. */
+int conductor_resolve_runner(Conductor *c, Score *s, char **ret_error);
+Runner *job_runner(Job *j);                     /* where the job's attempts run */
+int conductor_runner_for_unit(Conductor *c, const char *unit, Runner **ret);
+int conductor_slurm_runner(Conductor *c, Runner **ret);
+void conductor_free_runners(Conductor *c);
 
 /* conductor.c */
 void job_free(Job *j);

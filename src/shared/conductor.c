@@ -17,45 +17,6 @@
 #define STORE_FILE "marianne.db"
 #define PROMPTS_TOTAL_MAX (64U * 1024U * 1024U)
 
-static const char *const runner_choice_table[_RUNNER_CHOICE_MAX] = {
-        [RUNNER_CHOICE_AUTO] = "auto",
-        [RUNNER_CHOICE_LOCAL] = "local",
-        [RUNNER_CHOICE_SYSTEMD] = "systemd",
-};
-
-const char *runner_choice_to_string(RunnerChoice c) {
-        return c >= 0 && c < _RUNNER_CHOICE_MAX ? runner_choice_table[c] : NULL;
-}
-
-int runner_choice_from_string(const char *s) {
-        for (int i = 0; s && i < _RUNNER_CHOICE_MAX; i++)
-                if (streq(s, runner_choice_table[i]))
-                        return i;
-        return -EINVAL;
-}
-
-static int conductor_setup_runner(Conductor *c, sd_event *event, const ConductorConfig *config) {
-        int r;
-
-        if (config->runner != RUNNER_CHOICE_LOCAL) {
-                r = runner_new_systemd(event, &c->runner);
-                if (r >= 0)
-                        return 0;
-                if (config->runner == RUNNER_CHOICE_SYSTEMD)
-                        return log_error_errno(r, "Failed to set up the systemd runner: %s",
-                                               r == -ENOMEDIUM ? "systemd is not PID 1" :
-                                               r == -EPERM ? "transient system units need root" : strerror(-r));
-                /* not our place, not an error: a user conductor, a container
-                 * without systemd; a broken manager is worth a warning */
-                if (r != -ENOMEDIUM && r != -EPERM)
-                        log_warning_errno(r, "The service manager cannot run sheets (%m); using the local runner.");
-        }
-        r = runner_new_local(event, config->cgroup_dir, &c->runner);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the local runner: %m");
-        return 0;
-}
-
 int conductor_new(sd_event *event, const ConductorConfig *config,
                   const ConductorObserver *observer, void *userdata, Conductor **ret) {
         _cleanup_conductor_free_ Conductor *c = NULL;
@@ -68,6 +29,7 @@ int conductor_new(sd_event *event, const ConductorConfig *config,
         c->event = sd_event_ref(event);
         c->config = *config;
         c->config.state_dir = NULL;
+        c->slurm_poll_usec = config->slurm_poll_interval_usec;
         c->config.cgroup_dir = NULL;
         if (c->config.max_concurrent_sheets == 0) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -137,7 +99,7 @@ Conductor *conductor_free(Conductor *c) {
                 job_free(c->jobs[i]);
         free(c->jobs);
         sd_event_source_disable_unref(c->schedule_source);
-        runner_free(c->runner);
+        conductor_free_runners(c);
         instrument_registry_free(c->instruments);
         for (size_t i = 0; i < c->n_instrument_blocks; i++)
                 free(c->instrument_blocks[i].profile);
@@ -327,6 +289,9 @@ static int parse_score(Conductor *c, const Identity *who, const char *yaml, cons
         if (r < 0)
                 return r;
         r = apply_options(s, o, ret_error);
+        if (r < 0)
+                return r;
+        r = conductor_resolve_runner(c, s, ret_error);
         if (r < 0)
                 return r;
 
@@ -694,6 +659,13 @@ static int job_reload_score(Job *j) {
                 return r;
         }
         (void) free_and_strdup(&s->workspace, j->rec.workspace);
+        r = conductor_resolve_runner(c, s, &error);
+        if (r < 0) {
+                free(j->rec.error);
+                j->rec.error = strdup_printf("cannot run the score here any more: %s", error ?: strerror(-r));
+                score_free(s);
+                return r;
+        }
         j->score = s;
         return 0;
 }
@@ -841,7 +813,7 @@ static void job_resume_after_load(Job *j, bool broken) {
                 if (j->runtime[i].adopted && !broken) {
                         /* its unit's end decides; the previous conductor may
                          * have died between starting it and recording that */
-                        if (sr->state == SHEET_DISPATCHED)
+                        if (sr->state == SHEET_DISPATCHED && !startswith(j->runtime[i].attempt.unit, "slurm:"))
                                 (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
                         continue;
                 }

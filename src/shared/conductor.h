@@ -36,10 +36,11 @@ typedef enum RunnerChoice {
         RUNNER_CHOICE_AUTO,     /* systemd when PID 1 is systemd and we are root, else local */
         RUNNER_CHOICE_LOCAL,
         RUNNER_CHOICE_SYSTEMD,
+        RUNNER_CHOICE_SLURM,    /* every job without a runner: block goes to Slurm */
         _RUNNER_CHOICE_MAX,
 } RunnerChoice;
 
-const char *runner_choice_to_string(RunnerChoice c);   /* "auto", "local", "systemd" */
+const char *runner_choice_to_string(RunnerChoice c);   /* "auto", "local", "systemd", "slurm" */
 int runner_choice_from_string(const char *s);          /* -EINVAL if none */
 
 typedef struct ConductorConfig {
@@ -50,6 +51,7 @@ typedef struct ConductorConfig {
         usec_t kill_grace_usec;         /* 0 = 5 s */
         unsigned max_active_jobs_per_user; /* queued, running or paused jobs of one owner; 0 = 100 */
         ScoreLimits limits;
+        usec_t slurm_poll_interval_usec;   /* 0 = 2 s */
 } ConductorConfig;
 
 typedef struct StartOptions {
@@ -124,6 +126,24 @@ RunnerMode conductor_runner_mode(Conductor *c);
 /* The PATH every sheet gets, where instrument executables are found; NULL
  * = the default (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin). */
 int conductor_set_exec_search_path(Conductor *c, const char *path);
+/* The [Slurm] settings every Slurm job starts from (NULL = none); a score's
+ * own fields win.  A poll interval > 0 applies when the Slurm runner is
+ * first set up. */
+int conductor_set_slurm_defaults(Conductor *c, const ScoreSlurm *defaults, usec_t poll_interval_usec);
+/* "slurm", "systemd", "cgroup" or "process-group": where j's sheets run. */
+const char *job_execution_mode(Job *j);
+/* Whether this conductor can submit to Slurm (its commands are there). */
+bool conductor_has_slurm(Conductor *c);
+/* Ask the Slurm controller whether it is up, without blocking (see
+ * runner_slurm_ping()); -ENOENT when this conductor has no Slurm. */
+typedef void (*conductor_ping_fn)(int status, const char *message, void *userdata);
+int conductor_slurm_ping(Conductor *c, conductor_ping_fn cb, void *userdata);
+/* Dry run of a Slurm score's sheet: its batch script and sbatch command
+ * line as the owner's first attempt would have them (the job number,
+ * known at start, is "N"; the instrument's secret variables are left
+ * out).  -EOPNOTSUPP for a score that does not run on Slurm. */
+int conductor_plan_batch_script(Conductor *c, const Score *s, unsigned num, char **argv, bool prompt_on_stdin,
+                                uid_t owner_uid, gid_t owner_gid, char **ret_script, char ***ret_sbatch_argv);
 /* (Re)load the instrument profiles: built-in, /usr/lib/marianne/instruments,
  * /etc/marianne/instruments, and the user's own for a per-user conductor. */
 int conductor_load_instruments(Conductor *c);

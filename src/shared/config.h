@@ -10,9 +10,24 @@
  *   Runner=auto
  *   ExecSearchPath=/opt/node/bin:/usr/local/bin:/usr/bin:/bin
  *
+ *   [Slurm]
+ *   Partition=batch
+ *   Time=1:00:00
+ *   CPUsPerTask=4
+ *   Memory=8G
+ *   Nodes=1
+ *   Tasks=1
+ *   SbatchOption=account=physics       (repeatable; "exclusive" for a flag)
+ *   PreCommand=module load python      (repeatable)
+ *   PostCommand=echo done              (repeatable)
+ *   PollIntervalSec=2
+ *
+ * The [Slurm] settings are the defaults of every score whose runner: is
+ * Slurm (or that has none when Runner=slurm); a score's own fields win.
  * '#' and ';' start comments.  A value left out keeps its default. */
 
 #include "macro.h"
+#include "score.h"
 
 typedef struct ConductorSettings {
         unsigned max_concurrent_sheets;   /* 0 = not set */
@@ -22,6 +37,8 @@ typedef struct ConductorSettings {
         bool runner_set;
         int runner;                       /* RunnerChoice; read at start only */
         char *exec_search_path;           /* PATH of every sheet; NULL = not set */
+        ScoreSlurm slurm;                 /* [Slurm] defaults */
+        usec_t slurm_poll_interval_usec;  /* 0 = not set */
 } ConductorSettings;
 
 void conductor_settings_done(ConductorSettings *s);

@@ -87,6 +87,26 @@ void identity_done(Identity *id) {
         *id = (Identity) {};
 }
 
+int identity_copy(const Identity *src, Identity *ret) {
+        Identity id = {
+                .uid = src->uid,
+                .gid = src->gid,
+                .n_groups = src->n_groups,
+        };
+
+        if ((src->name && !(id.name = strdup(src->name))) ||
+            (src->home && !(id.home = strdup(src->home))) ||
+            (src->shell && !(id.shell = strdup(src->shell))) ||
+            (src->n_groups > 0 && !(id.groups = reallocarray(NULL, src->n_groups, sizeof(gid_t))))) {
+                identity_done(&id);
+                return -ENOMEM;
+        }
+        if (src->n_groups > 0)
+                memcpy(id.groups, src->groups, src->n_groups * sizeof(gid_t));
+        *ret = id;
+        return 0;
+}
+
 bool identity_is_self(const Identity *id) {
         return id->uid == geteuid() && id->gid == getegid();
 }

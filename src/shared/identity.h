@@ -24,6 +24,7 @@ typedef struct Identity {
  * as the bus reported it; (gid_t) -1 takes the passwd entry's. */
 int identity_load(uid_t uid, gid_t gid, Identity *ret);
 void identity_done(Identity *id);
+int identity_copy(const Identity *src, Identity *ret);
 
 /* True when acting as id needs no change of credentials. */
 bool identity_is_self(const Identity *id);

@@ -146,6 +146,8 @@ int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
 /* read() until max bytes or end of file, retrying on EINTR: the bytes
  * read, or negative errno. */
 ssize_t loop_read(int fd, void *buf, size_t max);
+/* All of buf, through EINTR and short writes; negative errno. */
+int loop_write(int fd, const void *buf, size_t size);
 /* The first max_size bytes of a regular file (all of a smaller one);
  * never follows a symlink. */
 int read_file_head(const char *path, size_t max_size, char **ret, size_t *ret_size);

@@ -15,7 +15,7 @@ typedef struct RunnerOps {
         const char *(*get_cgroup_dir)(Runner *r);
         int (*start)(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
         int (*kill_stale)(Runner *r, pid_t pid, uint64_t starttime, const char *cgroup);
-        int (*adopt)(Runner *r, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret);
+        int (*adopt)(Runner *r, const char *unit, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
 
         int (*freeze)(RunHandle *h);
         int (*thaw)(RunHandle *h);
@@ -25,6 +25,7 @@ typedef struct RunnerOps {
         uint64_t (*starttime)(RunHandle *h);
         const char *(*cgroup)(RunHandle *h);
         const char *(*unit)(RunHandle *h);
+        const char *(*error)(RunHandle *h);     /* NULL = none */
         void (*release)(RunHandle *h);
         void (*detach)(RunHandle *h);   /* NULL = release */
 } RunnerOps;

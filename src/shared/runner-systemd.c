@@ -959,7 +959,7 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
         return 0;
 }
 
-static int systemd_adopt(Runner *base, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret) {
+static int systemd_adopt(Runner *base, const char *unit, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret) {
         SystemdRunner *r = SYSTEMD_RUNNER(base);
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

@@ -21,6 +21,8 @@ const char *runner_mode_to_string(RunnerMode m) {
                 return "process-group";
         case RUNNER_MODE_SYSTEMD:
                 return "systemd";
+        case RUNNER_MODE_SLURM:
+                return "slurm";
         }
         return NULL;
 }
@@ -51,6 +53,8 @@ int runner_start(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata,
 }
 
 char *runner_unit_name(Runner *r, const char *name) {
+        if (r && r->mode == RUNNER_MODE_SLURM)
+                return strdup("slurm:");        /* the id comes with the submission's answer */
         if (!r || r->mode != RUNNER_MODE_SYSTEMD)
                 return NULL;
         return systemd_unit_name(name);
@@ -118,6 +122,12 @@ const char *run_handle_unit(RunHandle *h) {
         return h->ops->unit(h);
 }
 
+const char *run_handle_error(RunHandle *h) {
+        if (!h || !h->ops->error)
+                return NULL;
+        return h->ops->error(h);
+}
+
 void run_handle_release(RunHandle *h) {
         if (!h)
                 return;
@@ -133,12 +143,12 @@ void run_handle_detach(RunHandle *h) {
                 h->ops->release(h);
 }
 
-int runner_adopt(Runner *r, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret) {
+int runner_adopt(Runner *r, const char *unit, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret) {
         if (!r || !unit || !cb || !ret)
                 return -EINVAL;
         if (!r->ops->adopt)
                 return -EOPNOTSUPP;
-        return r->ops->adopt(r, unit, cb, userdata, ret);
+        return r->ops->adopt(r, unit, spec, cb, userdata, ret);
 }
 
 int runner_open_output(const char *path, int *ret) {

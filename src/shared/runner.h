@@ -5,8 +5,8 @@
  * processes, and how those processes are frozen, thawed, killed, measured
  * and reaped.  The local runner (a child of the conductor) lives in
  * runner-local.c, the systemd runner (a transient unit per attempt) in
- * runner-systemd.c; the Slurm backend plugs in behind the same operations
- * later. */
+ * runner-systemd.c, the Slurm runner (a batch job per attempt) in
+ * runner-slurm.c. */
 
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -21,9 +21,17 @@ typedef enum RunnerMode {
         RUNNER_MODE_CGROUP,             /* each attempt in its own cgroup v2 child */
         RUNNER_MODE_PROCESS_GROUP,      /* each attempt in its own process group */
         RUNNER_MODE_SYSTEMD,            /* each attempt a transient unit of the service manager */
+        RUNNER_MODE_SLURM,              /* each attempt a batch job of a Slurm cluster */
 } RunnerMode;
 
-const char *runner_mode_to_string(RunnerMode m);   /* "cgroup", "process-group", "systemd" */
+const char *runner_mode_to_string(RunnerMode m);   /* "cgroup", "process-group", "systemd", "slurm" */
+
+/* What a runner whose attempts queue before they run (Slurm) reports on
+ * the way: the unit became known, the attempt started running. */
+typedef enum RunProgress {
+        RUN_PROGRESS_SUBMITTED,
+        RUN_PROGRESS_RUNNING,
+} RunProgress;
 
 typedef struct RunSpec {
         char **argv;            /* program and arguments; argv[0] looked up in PATH of env */
@@ -44,6 +52,11 @@ typedef struct RunSpec {
          * with its return value (used for validation passes). */
         int (*child_fn)(void *userdata);
         void *child_userdata;
+        /* Slurm runner: the batch job's settings; NULL = none. */
+        const ScoreSlurm *slurm;
+        /* Optional: called with the exit callback's userdata as the attempt
+         * moves on (queueing runners only; the others start at once). */
+        void (*progress_fn)(RunHandle *h, RunProgress p, void *userdata);
 } RunSpec;
 
 typedef struct RunResult {
@@ -93,7 +106,9 @@ const char *runner_get_cgroup_dir(Runner *r);  /* NULL in process-group mode */
 int runner_start(Runner *r, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
 
 /* The unit an attempt of this name will run in, known before it starts
- * (NULL when the runner uses none). */
+ * (NULL when the runner uses none; "slurm:" for a batch job whose id comes
+ * later, which runner_adopt() answers by cancelling any batch job of that
+ * name and -ENOENT). */
 char *runner_unit_name(Runner *r, const char *name);
 
 /* cgroup.freeze, or SIGSTOP/SIGCONT to the process group. */
@@ -106,7 +121,11 @@ int run_handle_stats(RunHandle *h, RunStats *ret);
 pid_t run_handle_pid(RunHandle *h);
 uint64_t run_handle_starttime(RunHandle *h);   /* /proc/PID/stat start time */
 const char *run_handle_cgroup(RunHandle *h);   /* absolute cgroupfs path or NULL */
-const char *run_handle_unit(RunHandle *h);     /* transient unit name or NULL */
+const char *run_handle_unit(RunHandle *h);     /* transient unit name, "slurm:ID", or NULL */
+/* Why an attempt could not start or ended the way it did, in words
+ * ("sbatch: error: invalid partition", "Slurm job 12 ended NODE_FAIL");
+ * NULL when the result says it all. */
+const char *run_handle_error(RunHandle *h);
 /* Drop the caller's reference; a running attempt keeps going and its
  * callback is not called any more, it is killed and reaped quietly. */
 void run_handle_release(RunHandle *h);
@@ -116,9 +135,11 @@ void run_handle_release(RunHandle *h);
 void run_handle_detach(RunHandle *h);
 
 /* After a conductor restart: take an attempt started by a previous
- * instance back.  The callback then comes as from runner_start().
+ * instance back.  The callback then comes as from runner_start().  spec
+ * describes the attempt as it was started (the Slurm runner copies the
+ * output files back with it; the others ignore it; may be NULL).
  * -EOPNOTSUPP when the runner cannot, -ENOENT when the unit is gone. */
-int runner_adopt(Runner *r, const char *unit, run_exit_fn cb, void *userdata, RunHandle **ret);
+int runner_adopt(Runner *r, const char *unit, const RunSpec *spec, run_exit_fn cb, void *userdata, RunHandle **ret);
 
 /* After a conductor restart: make sure nothing of an attempt recorded by a
  * previous instance survives. pid/starttime guard against PID reuse. */

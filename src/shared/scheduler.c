@@ -284,25 +284,30 @@ void job_check_finished(Job *j) {
 
 /* ---- attempts --------------------------------------------------------- */
 
-static char **sheet_environment(Job *j, unsigned num, unsigned attempt) {
+char **sheet_base_environment(const char *path, const Identity *o, const char *job_id, unsigned num,
+                              unsigned attempt, const char *workspace) {
         _cleanup_strv_free_ char **env = NULL;
-        const Identity *o = &j->owner;
 
         /* A clean environment: nothing of the conductor's own leaks into a
          * sheet, only what a login of the owner would have plus ours. */
-        if (strv_push(&env, strdup_printf("PATH=%s", j->conductor->exec_search_path)) < 0 ||
+        if (strv_push(&env, strdup_printf("PATH=%s", path)) < 0 ||
             strv_push(&env, strdup_printf("HOME=%s", o->home)) < 0 ||
             strv_push(&env, strdup_printf("SHELL=%s", o->shell)) < 0 ||
             strv_push(&env, strdup("LANG=C.UTF-8")) < 0 ||
-            strv_push(&env, strdup_printf("MARIANNE_JOB_ID=%s", j->rec.id)) < 0 ||
+            strv_push(&env, strdup_printf("MARIANNE_JOB_ID=%s", job_id)) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_SHEET=%u", num)) < 0 ||
             strv_push(&env, strdup_printf("MARIANNE_ATTEMPT=%u", attempt)) < 0 ||
-            strv_push(&env, strdup_printf("MARIANNE_WORKSPACE=%s", j->rec.workspace)) < 0)
+            strv_push(&env, strdup_printf("MARIANNE_WORKSPACE=%s", workspace)) < 0)
                 return NULL;
         if (o->name && (strv_push(&env, strdup_printf("USER=%s", o->name)) < 0 ||
                         strv_push(&env, strdup_printf("LOGNAME=%s", o->name)) < 0))
                 return NULL;
         return TAKE_PTR(env);
+}
+
+static char **sheet_environment(Job *j, unsigned num, unsigned attempt) {
+        return sheet_base_environment(j->conductor->exec_search_path, &j->owner, j->rec.id, num, attempt,
+                                      j->rec.workspace);
 }
 
 static void sheet_clear_outcome(SheetRecord *sr) {
@@ -711,9 +716,11 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
         SheetRecord *sr = &j->sheets[num - 1];
         int r;
 
-        (void) h;
         rt->exec_result = *res;
         record_exec_result(j, num, res);
+        /* a batch job can start and end between two looks at the queue */
+        if (sr->state == SHEET_DISPATCHED && res->spawn_error == 0 && !res->killed)
+                (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
 
         if (sr->state == SHEET_CANCELLED) {
                 /* the cancel already decided this sheet; just close the books */
@@ -726,8 +733,15 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
                 return;
         }
 
+        if (res->spawn_error == -ENODATA && run_handle_error(h)) {
+                /* a batch job that vanished: it ran, nobody knows how it ended */
+                attempt_failed(j, num, "failed", "unknown", strdup(run_handle_error(h)));
+                return;
+        }
         if (res->spawn_error < 0) {
                 attempt_failed(j, num, "failed", "spawn",
+                               run_handle_error(h) ?
+                               strdup_printf("cannot start the instrument: %s", run_handle_error(h)) :
                                strdup_printf("cannot start the instrument: %s%s", strerror(-res->spawn_error),
                                              run_handle_unit(rt->handle) ? "; the conductor's journal says more" : ""));
                 return;
@@ -742,6 +756,11 @@ static void on_exec_exit(RunHandle *h, const RunResult *res, void *userdata) {
         if (res->timed_out) {
                 attempt_failed(j, num, "timeout", "timeout",
                                strdup_printf("timed out after %" PRIu64 " s", (uint64_t) (rt->timeout_usec / USEC_PER_SEC)));
+                return;
+        }
+        if (!res->exited && run_handle_error(h)) {
+                /* node failure, preemption, a cancel from outside... */
+                attempt_failed(j, num, "failed", res->exit_signal > 0 ? "signal" : "node", strdup(run_handle_error(h)));
                 return;
         }
         if (!res->exited) {
@@ -917,6 +936,31 @@ static int sheet_build_prompt(Job *j, unsigned num, bool completion, char **ret,
         return 0;
 }
 
+/* A batch job got its id (recorded at once: a conductor restarting now
+ * follows it instead of running the sheet again) or started to run. */
+static void on_exec_progress(RunHandle *h, RunProgress p, void *userdata) {
+        SheetRuntime *rt = userdata;
+        Job *j = rt->job;
+        unsigned num = rt->num;
+        int r;
+
+        switch (p) {
+        case RUN_PROGRESS_SUBMITTED:
+                (void) free_and_strdup(&rt->attempt.unit, run_handle_unit(h));
+                r = store_save_attempt(j->conductor->store, j->rec.id, &rt->attempt);
+                if (r < 0)
+                        log_error_errno(r, "Failed to record %s of sheet %u of job %s: %s", strna(rt->attempt.unit),
+                                        num, j->rec.id, store_last_error(j->conductor->store));
+                log_sheet(LOG_INFO, j->rec.id, num, "Sheet %u attempt %u of job %s submitted as %s.",
+                          num, rt->attempt.attempt, j->rec.id, strna(rt->attempt.unit));
+                break;
+        case RUN_PROGRESS_RUNNING:
+                if (j->sheets[num - 1].state == SHEET_DISPATCHED)
+                        (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
+                break;
+        }
+}
+
 static int sheet_dispatch(Job *j, unsigned num) {
         Conductor *c = j->conductor;
         SheetRecord *sr = &j->sheets[num - 1];
@@ -929,6 +973,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
         usec_t now = now_usec(CLOCK_REALTIME);
         bool completion = streq_ptr(sr->error_category, "completion");
         const char *kind = rt->next_kind ?: (completion ? "completion" : sr->attempt_count > 0 ? "retry" : "run");
+        Runner *runner = job_runner(j);
         RunSpec spec;
         int r;
 
@@ -954,7 +999,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
         if (sr->started_at == 0)
                 sr->started_at = now;
         sheet_clear_outcome(sr);
-        (void) free_and_strdup(&sr->execution_mode, runner_mode_to_string(runner_get_mode(c->runner)));
+        (void) free_and_strdup(&sr->execution_mode, runner_mode_to_string(runner_get_mode(runner)));
         if (si.profile)
                 (void) free_and_strdup(&sr->instrument, si.profile->name);
         name = strdup_printf("%s.sheet-%u.attempt-%u", j->rec.id, num, attempt);
@@ -962,7 +1007,7 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 return log_oom();
         /* stored with the dispatch, before the unit exists: a conductor
          * that dies in between finds (or rules out) the unit by name */
-        rt->attempt.unit = runner_unit_name(c->runner, name);
+        rt->attempt.unit = runner_unit_name(runner, name);
         (void) sheet_set_state(j, num, SHEET_DISPATCHED);
         rt->phase = SHEET_PHASE_EXECUTING;
         j->n_running++;
@@ -1032,8 +1077,10 @@ static int sheet_dispatch(Job *j, unsigned num) {
                 .timeout_usec = rt->timeout_usec,
                 .kill_grace_usec = c->config.kill_grace_usec,
                 .identity = &j->owner,
+                .slurm = j->score->runner.type == SCORE_RUNNER_SLURM ? &j->score->runner.slurm : NULL,
+                .progress_fn = on_exec_progress,
         };
-        r = runner_start(c->runner, &spec, on_exec_exit, rt, &rt->handle);
+        r = runner_start(runner, &spec, on_exec_exit, rt, &rt->handle);
         if (r < 0) {
                 attempt_failed(j, num, "failed", "spawn",
                                strdup_printf("cannot start the instrument: %s", strerror(-r)));
@@ -1048,18 +1095,43 @@ static int sheet_dispatch(Job *j, unsigned num) {
         (void) free_and_strdup(&rt->attempt.cgroup, run_handle_cgroup(rt->handle));
         if (j->rec.state == JOB_QUEUED)
                 (void) job_set_state(j, JOB_RUNNING);
-        (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
+        /* a batch job waits in the queue first: in progress once it runs */
+        if (runner_get_mode(runner) != RUNNER_MODE_SLURM)
+                (void) sheet_set_state(j, num, SHEET_IN_PROGRESS);
         return 0;
 }
 
 int job_adopt_attempt(Job *j, unsigned num) {
         Conductor *c = j->conductor;
         SheetRuntime *rt = &j->runtime[num - 1];
+        _cleanup_free_ char *name = NULL, *out = NULL, *err = NULL;
+        Runner *runner;
+        RunSpec spec;
         int r;
 
         if (!rt->attempt.unit)
                 return -EOPNOTSUPP;
-        r = runner_adopt(c->runner, rt->attempt.unit, on_exec_exit, rt, &rt->handle);
+        r = conductor_runner_for_unit(c, rt->attempt.unit, &runner);
+        if (r < 0)
+                return r;
+        /* the attempt as it was started, for what the runner needs of it
+         * at the end (a batch job's output to copy) */
+        name = strdup_printf("%s.sheet-%u.attempt-%u", j->rec.id, num, rt->attempt.attempt);
+        out = rt->attempt.log_dir ? attempt_path(rt, "stdout") : NULL;
+        err = rt->attempt.log_dir ? attempt_path(rt, "stderr") : NULL;
+        if (!name)
+                return -ENOMEM;
+        spec = (RunSpec) {
+                .cwd = j->rec.workspace,
+                .stdout_path = out,
+                .stderr_path = err,
+                .name = name,
+                .group = j->rec.id,
+                .timeout_usec = j->score ? (usec_t) j->score->timeout_seconds * USEC_PER_SEC : 0,
+                .identity = &j->owner,
+                .progress_fn = on_exec_progress,
+        };
+        r = runner_adopt(runner, rt->attempt.unit, &spec, on_exec_exit, rt, &rt->handle);
         if (r < 0)
                 return r;
         /* its output is read as its instrument's when it ends */

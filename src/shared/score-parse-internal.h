@@ -96,3 +96,6 @@ int parse_cross_sheet(Ctx *c, const Node *m);
 int parse_hooks(Ctx *c, const Node *l, const char *key);
 int parse_concert(Ctx *c, const Node *m);
 int parse_rate_limit(Ctx *c, const Node *m);
+
+/* score-parse-runner.c */
+int parse_runner(Ctx *c, const Node *m);

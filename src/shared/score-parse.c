@@ -979,7 +979,7 @@ static const char *const top_unsupported[] = {
         "state_path", "workspace_lifecycle", "stale_detection", "learning", "grounding",
         "ai_review", "notifications", "circuit_breaker", "checkpoints", "isolation",
         "conductor", "feedback", "spec", "log", "logging", "bridge", "hooks",
-        "self_healing", "validation_config", "prompt_extensions", "tags", "metadata", "runner",
+        "self_healing", "validation_config", "prompt_extensions", "tags", "metadata",
         "version", "schema_version", "secrets", "environment", "env",
         NULL,
 };
@@ -1800,7 +1800,7 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 *instrument_config = NULL, *sheet = NULL, *prompt = NULL, *validations = NULL,
                 *retry = NULL, *parallel = NULL, *pause = NULL, *resources = NULL,
                 *fallbacks = NULL, *instruments = NULL, *movements = NULL, *cross_sheet = NULL,
-                *on_success = NULL, *concert = NULL, *rate_limit = NULL;
+                *on_success = NULL, *concert = NULL, *rate_limit = NULL, *runner = NULL;
         const KeySlot slots[] = {
                 { "instrument_fallbacks", &fallbacks, NULL },
                 { "instruments", &instruments, NULL },
@@ -1821,6 +1821,7 @@ static int score_from_tree(Ctx *c, const Node *root) {
                 { "parallel", &parallel, NULL },
                 { "pause_between_sheets_seconds", &pause, NULL },
                 { "resources", &resources, NULL },
+                { "runner", &runner, NULL },
                 {}
         };
         int r;
@@ -1900,6 +1901,8 @@ static int score_from_tree(Ctx *c, const Node *root) {
                                      &s->pause_between_sheets_seconds)) < 0)
                 return r;
         if (resources && (r = parse_resources(c, resources)) < 0)
+                return r;
+        if (runner && (r = parse_runner(c, runner)) < 0)
                 return r;
         if (cross_sheet && (r = parse_cross_sheet(c, cross_sheet)) < 0)
                 return r;

@@ -300,6 +300,7 @@ void score_free(Score *s) {
         for (size_t i = 0; i < s->n_on_success; i++)
                 score_hook_done(s->on_success + i);
         free(s->on_success);
+        score_slurm_done(&s->runner.slurm);
         for (size_t i = 0; i < s->n_diagnostics; i++)
                 score_diagnostic_done(s->diagnostics + i);
         free(s->diagnostics);

@@ -86,6 +86,92 @@ static inline bool score_resources_set(const ScoreResources *r) {
         return r && (r->memory_max || r->cpu_quota_per_sec_usec || r->tasks_max || r->io_weight);
 }
 
+/* The score's runner: block: where its sheets run.  Slurm settings come
+ * from the score, field by field over the conductor's [Slurm] defaults. */
+typedef enum ScoreRunnerType {
+        SCORE_RUNNER_DEFAULT,           /* not set: the conductor's Runner= */
+        SCORE_RUNNER_LOCAL,
+        SCORE_RUNNER_SYSTEMD,
+        SCORE_RUNNER_SLURM,
+        _SCORE_RUNNER_TYPE_MAX,
+} ScoreRunnerType;
+
+const char *score_runner_type_to_string(ScoreRunnerType t);    /* "default", "local", "systemd", "slurm" */
+int score_runner_type_from_string(const char *s);               /* -EINVAL if none */
+
+typedef struct ScoreSlurmOption {
+        char *key;              /* long option name without "--" ("account", "qos") */
+        char *value;            /* NULL = a flag without value ("exclusive") */
+} ScoreSlurmOption;
+
+typedef struct ScoreSlurm {
+        char *partition;        /* NULL = not set */
+        char *time;             /* Slurm time limit as written ("30", "1:30:00", "2-00:00:00"); NULL = from the timeout */
+        unsigned cpus_per_task; /* 0 = not set */
+        char *mem;              /* "4G"; NULL = not set */
+        unsigned nodes;         /* 0 = not set */
+        unsigned ntasks;        /* 0 = not set */
+        ScoreSlurmOption *sbatch_options;       /* never one of the dedicated keys above */
+        size_t n_sbatch_options;
+        char **pre_commands;    /* shell lines before the main command; NULL = none */
+        char **post_commands;   /* after it; never change the attempt's exit status */
+        /* Keys the score switched off ("exclusive: false"): not options
+         * themselves, they only keep score_slurm_merge() from taking the
+         * key from the defaults; NULL = none. */
+        char **sbatch_options_off;
+} ScoreSlurm;
+
+#define SLURM_COUNT_MAX 100000U         /* cpus_per_task, nodes, ntasks: 1..this */
+#define SLURM_OPTION_KEY_MAX 64U
+#define SLURM_VALUE_MAX 1024U           /* an sbatch option value, partition, mem, time */
+#define SLURM_OPTIONS_MAX 64U           /* sbatch options */
+#define SLURM_COMMANDS_MAX 64U          /* pre_commands, post_commands: each list */
+#define SLURM_COMMAND_MAX 4096U         /* bytes of one command */
+
+/* The checks every Slurm setting passes, from a score or the conductor's
+ * configuration: */
+/* minutes, MM:SS, H:MM:SS, D-H, D-H:MM or D-H:MM:SS */
+bool slurm_time_valid(const char *s);
+/* digits with an optional K, M, G or T (either case) */
+bool slurm_mem_valid(const char *s);
+/* [A-Za-z0-9_.,-]+ */
+bool slurm_partition_valid(const char *s);
+/* [A-Za-z0-9][A-Za-z0-9_-]*, at most SLURM_OPTION_KEY_MAX characters; says
+ * nothing about dedicated keys */
+bool slurm_option_key_valid(const char *s);
+/* fits on an "#SBATCH --key=value" line: non-empty, no whitespace, quotes,
+ * backslashes or control characters */
+bool slurm_value_valid(const char *s);
+/* one pre or post command: non-empty, at most SLURM_COMMAND_MAX bytes */
+bool slurm_command_valid(const char *s);
+
+/* A key refused in sbatch options and what to use instead. */
+typedef struct SlurmDedicatedOption {
+        const char *option;             /* long name: "cpus-per-task" */
+        const char *short_option;       /* "c", or NULL */
+        const char *score_field;        /* runner: field that sets it ("cpus_per_task"), NULL = the runner itself */
+        const char *config_key;         /* [Slurm] key ("CPUsPerTask"), NULL = the runner itself */
+} SlurmDedicatedOption;
+
+/* The dedicated option key stands for, NULL if none: its long or short
+ * name, with '_' for '-' too ("cpus_per_task"), or an abbreviation of the
+ * long name that sbatch would take for it ("part"). */
+const SlurmDedicatedOption *slurm_option_dedicated_find(const char *key);
+
+void score_slurm_done(ScoreSlurm *s);
+/* dst's unset fields from defaults (sbatch options: key by key, the
+ * command lists as a whole); -ENOMEM */
+int score_slurm_merge(ScoreSlurm *dst, const ScoreSlurm *defaults);
+int score_slurm_copy(const ScoreSlurm *src, ScoreSlurm *ret);
+/* Keys a Slurm runner sets itself or through a dedicated field, long and
+ * short spellings; refused in sbatch_options. */
+bool score_slurm_option_dedicated(const char *key);
+
+typedef struct ScoreRunner {
+        ScoreRunnerType type;
+        ScoreSlurm slurm;       /* type == SCORE_RUNNER_SLURM only */
+} ScoreRunner;
+
 /* Diagnostics: every error and warning the parser reports carries a stable
  * code (documented in marianne.score(5)) so scripts can match on it. */
 typedef enum ScoreCode {
@@ -241,6 +327,7 @@ typedef struct Score {
         unsigned max_concurrent;        /* parallel.max_concurrent; default 1 */
         double pause_between_sheets_seconds; /* default 2 */
         ScoreResources resources;
+        ScoreRunner runner;
 
         Sheet *sheets;          /* n_sheets expanded sheets, sheets[i].num == i + 1 */
         size_t n_sheets;

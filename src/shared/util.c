@@ -303,6 +303,12 @@ int write_file_private(const char *path, const char *data, size_t size) {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0)
                 return negative_errno();
+        return loop_write(fd, data, size);
+}
+
+int loop_write(int fd, const void *buf, size_t size) {
+        const char *data = buf;
+
         while (size > 0) {
                 ssize_t n = write(fd, data, size);
 
