@@ -10,6 +10,11 @@
 #define CONDUCTOR_DEFAULT_EXEC_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 typedef struct HookRun HookRun;
+
+typedef struct SlurmPingWaiter {
+        conductor_ping_fn cb;
+        void *userdata;
+} SlurmPingWaiter;
 typedef struct InstrumentRegistry InstrumentRegistry;
 
 /* An instrument held back by a rate limit until a CLOCK_REALTIME time. */
@@ -26,6 +31,12 @@ struct Conductor {
         Runner *slurm_runner;           /* on first use */
         int slurm_error;                /* why it could not be set up last time */
         ScoreSlurm slurm_defaults;      /* the configuration's [Slurm] */
+        SlurmPingWaiter *ping_waiters;  /* callers waiting for the ping in flight */
+        size_t n_ping_waiters;
+        bool ping_running;
+        usec_t ping_at;                 /* monotonic: when the last answer came */
+        int ping_status;
+        char *ping_message;
         usec_t slurm_poll_usec;         /* 0 = the runner's default */
         ConductorConfig config;
         char *state_dir;
@@ -84,6 +95,7 @@ int conductor_resolve_runner(Conductor *c, Score *s, char **ret_error);
 Runner *job_runner(Job *j);                     /* where the job's attempts run */
 int conductor_runner_for_unit(Conductor *c, const char *unit, Runner **ret);
 int conductor_slurm_runner(Conductor *c, Runner **ret);
+void conductor_cancel_pings(Conductor *c);     /* answer every waiting ping with -ECANCELED */
 void conductor_free_runners(Conductor *c);
 
 /* conductor.c */

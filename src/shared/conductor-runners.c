@@ -182,21 +182,74 @@ bool conductor_has_slurm(Conductor *c) {
         return conductor_slurm_runner(c, &r) >= 0;
 }
 
+/* Answers younger than this are given again: any local user may ask, and
+ * each ask would otherwise be a process and a call to the controller. */
+#define PING_CACHE_USEC (2 * USEC_PER_SEC)
+#define PING_WAITERS_MAX 256U
+
+static void ping_answer_all(Conductor *c, int status, const char *message) {
+        SlurmPingWaiter *w = TAKE_PTR(c->ping_waiters);
+        size_t n = c->n_ping_waiters;
+
+        c->n_ping_waiters = 0;
+        for (size_t i = 0; i < n; i++)
+                w[i].cb(status, message, w[i].userdata);
+        free(w);
+}
+
+static void on_ping(int status, const char *message, void *userdata) {
+        Conductor *c = userdata;
+
+        c->ping_running = false;
+        if (status == -ECANCELED)
+                return;         /* the runner is going: conductor_free_runners() answered */
+        c->ping_status = status;
+        c->ping_at = now_usec(CLOCK_MONOTONIC);
+        if (free_and_strdup(&c->ping_message, strempty(message)) < 0)
+                c->ping_at = 0;
+        ping_answer_all(c, status, message);
+}
+
 int conductor_slurm_ping(Conductor *c, conductor_ping_fn cb, void *userdata) {
+        SlurmPingWaiter *w;
         Runner *r;
         int k;
 
         k = conductor_slurm_runner(c, &r);
         if (k < 0)
                 return k;
-        return runner_slurm_ping(r, cb, userdata);
+        if (c->ping_at > 0 && now_usec(CLOCK_MONOTONIC) - c->ping_at < PING_CACHE_USEC) {
+                cb(c->ping_status, c->ping_message, userdata);
+                return 0;
+        }
+        if (c->n_ping_waiters >= PING_WAITERS_MAX)
+                return -EBUSY;
+        w = reallocarray(c->ping_waiters, c->n_ping_waiters + 1, sizeof(SlurmPingWaiter));
+        if (!w)
+                return -ENOMEM;
+        c->ping_waiters = w;
+        if (!c->ping_running) {
+                k = runner_slurm_ping(r, on_ping, c);
+                if (k < 0)
+                        return k;
+                c->ping_running = true;
+        }
+        c->ping_waiters[c->n_ping_waiters++] = (SlurmPingWaiter) { cb, userdata };
+        return 0;
+}
+
+void conductor_cancel_pings(Conductor *c) {
+        ping_answer_all(c, -ECANCELED, "the conductor is stopping");
 }
 
 void conductor_free_runners(Conductor *c) {
+        conductor_cancel_pings(c);
         c->slurm_runner = runner_free(c->slurm_runner);
         c->local_runner = runner_free(c->local_runner);
         c->runner = runner_free(c->runner);
         score_slurm_done(&c->slurm_defaults);
+        free(c->ping_message);
+        c->ping_message = NULL;
 }
 
 int conductor_plan_batch_script(Conductor *c, const Score *s, unsigned num, char **argv, bool prompt_on_stdin,

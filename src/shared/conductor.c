@@ -95,6 +95,9 @@ Conductor *conductor_free(Conductor *c) {
                 return NULL;
         c->shutting_down = true;
         conductor_stop_hooks(c);
+        /* pings waiting for the controller are answered while the jobs
+         * they report on are still there */
+        conductor_cancel_pings(c);
         for (size_t i = 0; i < c->n_jobs; i++)
                 job_free(c->jobs[i]);
         free(c->jobs);

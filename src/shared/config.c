@@ -141,7 +141,7 @@ static int slurm_add_option(ScoreSlurm *slurm, const char *v, const char *name, 
                                  v, key, d->option, d->config_key);
         if (d)
                 return set_error(ret_error, name, line,
-                                 "SbatchOption=%s: '%s' stands for sbatch's --%s, which the runner sets itself",
+                                 "SbatchOption=%s: '%s' stands for sbatch's --%s, which the runner sets itself or cannot follow",
                                  v, key, d->option);
         if (!slurm_option_key_valid(key) || strlen(key) < 2)
                 return set_error(ret_error, name, line,

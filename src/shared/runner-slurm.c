@@ -51,6 +51,7 @@ typedef enum CommandKind {
         COMMAND_ACTION,         /* scancel, suspend, ...: only logged */
         COMMAND_COLLECT,        /* copying an ended job's output */
         COMMAND_PING,           /* scontrol ping for runner_slurm_ping() */
+        COMMAND_VERIFY,         /* scontrol show job of a new submission */
 } CommandKind;
 
 typedef struct SlurmRunner {
@@ -93,6 +94,7 @@ struct SlurmHandle {
         bool showing;           /* a scontrol show is in flight */
         bool has_owner;
         unsigned missing;
+        char *name;             /* the attempt's: the job is "marianne.NAME" */
 
         /* where its output is, and where it goes */
         Identity owner;
@@ -227,7 +229,17 @@ static int render_directives(const RunSpec *spec, char ***ret) {
                 if (score_slurm_option_dedicated(key))
                         return log_error_errno(-EINVAL, "Slurm option --%s is set by the runner or its own setting, "
                                                "not through sbatch options.", key);
-                ADD(key, o->sbatch_options[i].value, false);
+                /* sbatch spells its options with '-' only */
+                free(v);
+                v = strdup(key);
+                if (!v)
+                        return -ENOMEM;
+                for (char *p = v; *p; p++)
+                        if (*p == '_')
+                                *p = '-';
+                k = add_directive(&l, v, o->sbatch_options[i].value, false);
+                if (k < 0)
+                        return k;
         }
 #undef ADD
 #undef ADDF
@@ -276,6 +288,11 @@ static int render_script(const RunSpec *spec, char **ret) {
                 if (k < 0)
                         return k;
         }
+        /* sbatch reads #SBATCH lines up to the first command: none of the
+         * pre-commands may pass for one */
+        k = append_line(&s, ":");
+        if (k < 0)
+                return k;
         STRV_FOREACH(c, spec->slurm ? spec->slurm->pre_commands : NULL) {
                 k = append_line(&s, *c);
                 if (k < 0)
@@ -538,10 +555,11 @@ static int command_start(SlurmRunner *r, CommandKind kind, SlurmHandle *h, char 
 }
 
 /* Run fn(arg) in a forked child as id (NULL or self: as we are), its
- * stdout and stderr going to the command's memfds; fn returns only on
- * failure, with a negative errno, having said why on stderr. */
+ * stdout and stderr going to the command's memfds, fds[] renumbered from
+ * 3 and every other fd closed; the child exits 0 when fn returns >= 0
+ * (or fn execs), 126 after saying on stderr why it failed. */
 static int command_fork(SlurmRunner *r, CommandKind kind, SlurmHandle *h, const char *what,
-                        const Identity *id, int (*fn)(void *arg), void *arg) {
+                        const Identity *id, int *fds, size_t n_fds, int (*fn)(void *arg), void *arg) {
         SlurmCommand *c;
         sigset_t empty;
         int k;
@@ -564,6 +582,19 @@ static int command_fork(SlurmRunner *r, CommandKind kind, SlurmHandle *h, const 
                 if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
                     dup2(c->out_fd, STDOUT_FILENO) < 0 || dup2(c->err_fd, STDERR_FILENO) < 0)
                         _exit(126);
+                /* nothing of the conductor's (the store, the bus) stays open
+                 * in a process the owner can reach, but the fds it is given,
+                 * which become 3, 4, ... (fds[] updated to say so) */
+                for (size_t i = 0; i < n_fds; i++)
+                        if (fds[i] >= 0 && (fds[i] = fcntl(fds[i], F_DUPFD, 3 + (int) n_fds)) < 0)
+                                _exit(126);
+                for (size_t i = 0; i < n_fds; i++)
+                        if (fds[i] >= 0) {
+                                if (dup2(fds[i], 3 + (int) i) < 0)
+                                        _exit(126);
+                                fds[i] = 3 + (int) i;
+                        }
+                (void) close_range(3 + (unsigned) n_fds, ~0U, 0);
                 if (id && !identity_is_self(id)) {
                         k = identity_become(id);
                         if (k < 0) {
@@ -614,6 +645,7 @@ static void handle_free(SlurmHandle *h) {
         free(h->unit);
         free(h->state);
         free(h->error);
+        free(h->name);
         free(h);
 }
 
@@ -644,6 +676,10 @@ static int handle_new(SlurmRunner *r, const RunSpec *spec, run_exit_fn cb, void 
                         }
                         h->has_owner = true;
                 }
+                if (spec->name && !(h->name = strdup(spec->name))) {
+                        handle_free(h);
+                        return -ENOMEM;
+                }
                 if (spec->cwd && spec->name && name_ok(spec->name)) {
                         h->out_src = attempt_file(spec, "out");
                         h->err_src = attempt_file(spec, "err");
@@ -670,9 +706,18 @@ static int handle_set_jobid(SlurmHandle *h, const char *jobid) {
         return h->unit ? 0 : -ENOMEM;
 }
 
-static void handle_progress(SlurmHandle *h, RunProgress p) {
-        if (h->progress_fn && h->cb && !h->released)
-                h->progress_fn(&h->base, p, h->userdata);
+/* false when the handle went away in the callback */
+static bool handle_progress(SlurmHandle *h, RunProgress p) {
+        if (!h->progress_fn || !h->cb || h->released)
+                return true;
+        h->dispatching = true;
+        h->progress_fn(&h->base, p, h->userdata);
+        h->dispatching = false;
+        if (h->released) {
+                handle_free(h);
+                return false;
+        }
+        return true;
 }
 
 static void handle_deliver_now(SlurmHandle *h) {
@@ -721,13 +766,16 @@ static int collect_child(void *arg) {
                 }
                 if ((uint64_t) st.st_size > COPY_MAX && lseek(fd, st.st_size - (off_t) COPY_MAX, SEEK_SET) < 0)
                         continue;
-                for (;;) {
-                        ssize_t n = read(fd, buf, sizeof(buf));
+                /* what was there when we looked: a job still writing (or an
+                 * owner appending) does not keep us copying */
+                for (uint64_t left = MIN((uint64_t) st.st_size, COPY_MAX); left > 0; ) {
+                        ssize_t n = read(fd, buf, MIN(sizeof(buf), left));
 
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n <= 0)
                                 break;
+                        left -= (uint64_t) n;
                         for (ssize_t done = 0; done < n; ) {
                                 ssize_t w = write(a->dst[i], buf + done, (size_t) (n - done));
 
@@ -753,7 +801,9 @@ static void handle_deliver(SlurmHandle *h, const RunResult *res) {
                 return;
         h->result = *res;
         h->timeout_source = sd_event_source_disable_unref(h->timeout_source);
-        if (h->released || !h->cb || !h->out_src || (!h->out_dst && !h->err_dst) || res->spawn_error < 0) {
+        /* a job Slurm forgot may still have left its output */
+        if (h->released || !h->cb || !h->out_src || (!h->out_dst && !h->err_dst) ||
+            (res->spawn_error < 0 && res->spawn_error != -ENODATA)) {
                 handle_deliver_now(h);
                 return;
         }
@@ -768,7 +818,7 @@ static void handle_deliver(SlurmHandle *h, const RunResult *res) {
         };
         what = strdup_printf("copying the output of Slurm job %s", strna(h->jobid));
         k = what ? command_fork(h->runner, COMMAND_COLLECT, h, what, h->has_owner ? &h->owner : NULL,
-                                collect_child, &a) : -ENOMEM;
+                                a.dst, ELEMENTSOF(a.dst), collect_child, &a) : -ENOMEM;
         if (k < 0) {
                 log_warning_errno(k, "Failed to copy the output of Slurm job %s: %m", strna(h->jobid));
                 handle_deliver_now(h);
@@ -825,6 +875,12 @@ static int handle_note_state(SlurmHandle *h, const char *state) {
 
                 h->view = JOB_RUNNING;
                 h->suspended = streq(state, "SUSPENDED");
+                if (!was && (h->held || h->want_frozen) && !h->suspended) {
+                        /* paused while we saw it pending, but it started
+                         * before the hold: suspend it instead */
+                        if (job_action(h->runner, h->runner->scontrol, "suspend", h->jobid) >= 0)
+                                h->suspended = true;
+                }
                 if (!was) {
                         /* the attempt's time counts from when it runs, not
                          * from its time in the queue */
@@ -833,7 +889,8 @@ static int handle_note_state(SlurmHandle *h, const char *state) {
                                                        h->timeout_usec, 0, on_timeout, h) < 0)
                                 log_warning("Failed to arm the timeout of Slurm job %s; Slurm's --time still applies.",
                                             h->jobid);
-                        handle_progress(h, RUN_PROGRESS_RUNNING);
+                        if (!handle_progress(h, RUN_PROGRESS_RUNNING))
+                                return -ESTALE;         /* gone */
                 }
                 return 0;
         }
@@ -944,6 +1001,8 @@ static void on_show_done(SlurmHandle *h, int status, const char *out, const char
         }
         h->missing = 0;
         k = handle_note_state(h, state);
+        if (k == -ESTALE)
+                return;
         if (k < 0)
                 log_oom();
         else if (k > 0)
@@ -970,15 +1029,22 @@ static void on_queue_done(SlurmRunner *r, int status, const char *out, const cha
                         }
                         if (strlen(line) >= sizeof(id) || sscanf(line, "%63s %63s", id, st) != 2)
                                 continue;       /* no valid id or state is longer than that */
-                        for (SlurmHandle *h = r->handles; h; h = h->next)
-                                if ((h->view == JOB_PENDING || h->view == JOB_RUNNING) && streq_ptr(h->jobid, id)) {
-                                        h->seen = true;
-                                        h->missing = 0;
-                                        if (handle_note_state(h, st) < 0)
-                                                log_oom();
-                                        else if (h->view != JOB_PENDING && h->view != JOB_RUNNING)
-                                                h->seen = false;        /* ended: scontrol has the exit code */
-                                }
+                        for (SlurmHandle *h = r->handles, *next; h; h = next) {
+                                int k;
+
+                                next = h->next;
+                                if ((h->view != JOB_PENDING && h->view != JOB_RUNNING) || !streq_ptr(h->jobid, id))
+                                        continue;
+                                h->seen = true;
+                                h->missing = 0;
+                                k = handle_note_state(h, st);
+                                if (k == -ESTALE)
+                                        continue;       /* released in its progress callback */
+                                if (k < 0)
+                                        log_oom();
+                                else if (h->view != JOB_PENDING && h->view != JOB_RUNNING)
+                                        h->seen = false;        /* ended: scontrol has the exit code */
+                        }
                 }
 
         for (SlurmHandle *h = r->handles; h; h = h->next) {
@@ -997,6 +1063,8 @@ static void on_queue_done(SlurmRunner *r, int status, const char *out, const cha
                         h->showing = true;
         }
 }
+
+static void on_accepted(SlurmRunner *r, SlurmHandle *h);
 
 static void on_submitted(SlurmRunner *r, SlurmHandle *h, int status, const char *out, const char *err) {
         _cleanup_free_ char *id = NULL;
@@ -1019,12 +1087,70 @@ static void on_submitted(SlurmRunner *r, SlurmHandle *h, int status, const char 
 
         /* "JOBID" or "JOBID;CLUSTER" */
         id = strndup(out, strspn(out, "0123456789"));
-        if (!id || handle_set_jobid(h, id) < 0) {
+        if (!id || strlen(id) > 20 || handle_set_jobid(h, id) < 0) {
                 RunResult res = { .spawn_error = -ENOMEM };
 
                 handle_deliver(h, &res);
                 return;
         }
+
+        /* sbatch ran as the owner, who could have put any number on its
+         * standard output: before we cancel, hold or suspend that job as
+         * root, Slurm must say it is the owner's and this attempt's */
+        if (h->has_owner && !identity_is_self(&h->owner)) {
+                _cleanup_strv_free_ char **argv = NULL;
+
+                if (strv_extend(&argv, r->scontrol) < 0 || strv_extend(&argv, "show") < 0 ||
+                    strv_extend(&argv, "job") < 0 || strv_extend(&argv, h->jobid) < 0 || strv_extend(&argv, "-o") < 0)
+                        k = -ENOMEM;
+                else
+                        k = command_start(r, COMMAND_VERIFY, h, argv, NULL);
+                if (k < 0) {
+                        RunResult res = { .spawn_error = k };
+
+                        free(h->error);
+                        h->error = strdup_printf("cannot check Slurm job %s: %s", h->jobid, strerror(-k));
+                        handle_deliver(h, &res);
+                }
+                return;
+        }
+        on_accepted(r, h);
+}
+
+/* The job sbatch named belongs to the attempt's owner and has its name. */
+static void on_verified(SlurmRunner *r, SlurmHandle *h, int status, const char *out, const char *err) {
+        _cleanup_free_ char *user = NULL, *name = NULL, *want_name = NULL, *want_user = NULL;
+
+        user = record_field(out, "UserId");
+        name = record_field(out, "JobName");
+        want_name = strdup_printf("marianne.%s", strempty(h->name));
+        want_user = strdup_printf("(%u)", (unsigned) h->owner.uid);
+        if (status == 0 && user && name && want_name && want_user &&
+            endswith(user, want_user) && streq(name, want_name)) {
+                on_accepted(r, h);
+                return;
+        }
+
+        /* not evidence of anything the job's owner did: leave that job alone */
+        {
+                RunResult res = { .spawn_error = -EPERM };
+
+                free(h->error);
+                h->error = status != 0 ?
+                        strdup_printf("cannot check Slurm job %s that sbatch named: %s", h->jobid, err) :
+                        strdup_printf("sbatch named Slurm job %s, which is %s of user %s, not this attempt's",
+                                      h->jobid, strna(name), strna(user));
+                log_error("%s", strna(h->error));
+                free(h->jobid);
+                free(h->unit);
+                h->jobid = h->unit = NULL;
+                handle_deliver(h, &res);
+        }
+}
+
+static void on_accepted(SlurmRunner *r, SlurmHandle *h) {
+        int k;
+
         h->view = JOB_PENDING;
         log_debug("Submitted Slurm job %s.", h->jobid);
         if (h->killed || h->released) {
@@ -1040,7 +1166,8 @@ static void on_submitted(SlurmRunner *r, SlurmHandle *h, int status, const char 
                 handle_free(h);
                 return;
         }
-        handle_progress(h, RUN_PROGRESS_SUBMITTED);
+        if (!handle_progress(h, RUN_PROGRESS_SUBMITTED))
+                return;
         poll_schedule(r);
 }
 
@@ -1052,6 +1179,10 @@ static void command_done(SlurmCommand *c, int status, const char *out, const cha
         case COMMAND_SUBMIT:
                 if (h)
                         on_submitted(r, h, status, out, err);
+                break;
+        case COMMAND_VERIFY:
+                if (h)
+                        on_verified(r, h, status, out, err);
                 break;
         case COMMAND_QUEUE:
                 r->poll_outstanding--;
@@ -1255,7 +1386,7 @@ static int slurm_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void *
         k = handle_new(r, spec, cb, userdata, &h);
         if (k < 0)
                 return k;
-        k = command_fork(r, COMMAND_SUBMIT, h, what, spec->identity, submit_child,
+        k = command_fork(r, COMMAND_SUBMIT, h, what, spec->identity, NULL, 0, submit_child,
                          &(SubmitArgs) {
                                  .dir = dir,
                                  .name = spec->name,
@@ -1284,13 +1415,15 @@ static int slurm_adopt(Runner *base, const char *unit, const RunSpec *spec, run_
         if (isempty(id)) {
                 /* the previous conductor died between sbatch and its answer:
                  * whatever it submitted is cancelled, the attempt runs again */
-                _cleanup_free_ char *jobname = NULL;
+                _cleanup_free_ char *jobname = NULL, *user = NULL;
                 _cleanup_strv_free_ char **argv = NULL;
 
                 if (!spec || !spec->name || !name_ok(spec->name))
                         return -ENOENT;
                 jobname = strdup_printf("--name=marianne.%s", spec->name);
-                if (!jobname || strv_extend(&argv, r->scancel) < 0 || strv_extend(&argv, jobname) < 0)
+                user = strdup_printf("--user=%u", (unsigned) (spec->identity ? spec->identity->uid : getuid()));
+                if (!jobname || !user || strv_extend(&argv, r->scancel) < 0 || strv_extend(&argv, user) < 0 ||
+                    strv_extend(&argv, jobname) < 0)
                         return -ENOMEM;
                 k = command_start(r, COMMAND_ACTION, NULL, argv, NULL);
                 if (k < 0)

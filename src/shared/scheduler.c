@@ -1134,6 +1134,7 @@ int job_adopt_attempt(Job *j, unsigned num) {
         r = runner_adopt(runner, rt->attempt.unit, &spec, on_exec_exit, rt, &rt->handle);
         if (r < 0)
                 return r;
+        rt->timeout_usec = spec.timeout_usec;
         /* its output is read as its instrument's when it ends */
         if (j->score) {
                 _cleanup_(sheet_instrument_done) SheetInstrument si = {};

@@ -75,7 +75,7 @@ static int option_key_check(Ctx *c, const Node *k, const char *path) {
                                  k->scalar, d->option, d->score_field);
         if (d)
                 return fail_code(c, SCORE_E_BAD_VALUE, k, path, -EINVAL,
-                                 "'%s' stands for sbatch's --%s, which the runner sets itself",
+                                 "'%s' stands for sbatch's --%s, which the runner sets itself or cannot follow",
                                  k->scalar, d->option);
         if (!slurm_option_key_valid(k->scalar))
                 return fail_code(c, SCORE_E_BAD_VALUE, k, path, -EINVAL,

@@ -135,6 +135,12 @@ static const SlurmDedicatedOption dedicated_table[] = {
         { "parsable",      NULL, NULL, NULL },
         { "wrap",          NULL, NULL, NULL },
         { "input",         "i", NULL, NULL },
+        /* these would keep the runner from following the job */
+        { "wait",          "W", NULL, NULL },
+        { "array",         "a", NULL, NULL },
+        { "hold",          "H", NULL, NULL },
+        { "test-only",     NULL, NULL, NULL },
+        { "clusters",      "M", NULL, NULL },
 };
 
 const SlurmDedicatedOption *slurm_option_dedicated_find(const char *key) {

@@ -84,9 +84,11 @@ done
 
 job=$(start_job "$fan")
 [ -n "$job" ] || fail "StartJob gave no job id"
-wait_queue "$job.sheet-[234]" " R$"
-n=$(queue "$job.sheet-[234]" | wc -l)
-[ "$n" -ge 2 ] || fail "the fan-out did not run in parallel in Slurm: $(queue "$job")"
+for _ in $(seq 200); do
+        [ "$(queue "$job.sheet-[234]" | grep -c " R$")" -ge 2 ] && break
+        sleep 0.1
+done
+[ "$(queue "$job.sheet-[234]" | grep -c " R$")" -ge 2 ] || fail "the fan-out did not run in parallel in Slurm: $(queue "$job")"
 wait_state "$job" completed 60
 ws=$TEST_DIR/scores/ws-fan
 [ "$(head -1 "$ws/order")" = 1.1 ] && [ "$(tail -1 "$ws/order")" = 3.1 ] || fail "dependencies not kept: $(cat "$ws/order")"
@@ -103,6 +105,12 @@ assert s["execution_mode"] == "slurm", s
 [ "$(wc -l < "$ws/pre.log")" = 5 ] || fail "the pre-commands did not run once per sheet"
 ls "$ws"/.marianne-slurm/"$job".sheet-1.attempt-1.{sbatch,out,err} >/dev/null || fail "the batch files are not in the workspace"
 [ -z "$(queue "$job")" ] || fail "batch jobs left in the queue: $(queue "$job")"
+
+echo "--- examples/hello-slurm.yaml plays on the cluster"
+ctl start "$SOURCE_DIR/examples/hello-slurm.yaml" --workspace="$TEST_DIR/ws-example" --wait >/dev/null \
+        || fail "the Slurm example did not complete: $(ctl status hello-slurm 2>&1 | tail -5)"
+[ "$(wc -l < "$TEST_DIR/ws-example/finale.txt")" = 3 ] || fail "the example's finale: $(cat "$TEST_DIR/ws-example/finale.txt")"
+grep -q "^job [0-9]* on " "$TEST_DIR/ws-example/slurm-nodes.log" || fail "the example's pre-command did not run in the batch job"
 
 echo "--- a failing sheet, and one over its time limit"
 bad=$(write_score bad <<'YAML'
@@ -163,6 +171,7 @@ wait_queue "$job" " R$"
 sleep 1
 ctl pause "$job" || fail "pause"
 wait_queue "$job" " S$" 10
+sleep 0.5       # S is the controller's word; slurmd stops the processes right after
 before=$(wc -l < "$TEST_DIR/scores/ws-slow/ticks")
 sleep 1
 after=$(wc -l < "$TEST_DIR/scores/ws-slow/ticks")
@@ -178,6 +187,9 @@ echo "--- a conductor restart mid-run follows the batch job on"
 job=$(start_job "$slow")
 wait_queue "$job" " R$"
 slurm_id=$(queue "$job" | awk '{print $2}')
+# killed once the id is in the store (an unanswered submission is run again)
+for _ in $(seq 50); do grep -q "submitted as slurm:$slurm_id" "$DAEMON_LOG" && break; sleep 0.1; done
+grep -q "submitted as slurm:$slurm_id" "$DAEMON_LOG" || fail "the conductor never recorded Slurm job $slurm_id"
 kill9_daemon
 start_daemon
 wait_state "$job" completed 60
@@ -189,6 +201,23 @@ assert s["exit_code"] == 0, s
 ' || fail "the adopted sheet ran again or failed: $(sheet_json "$job" 1)"
 [ "$(wc -l < "$TEST_DIR/scores/ws-slow/ticks")" = 40 ] || fail "the adopted job's work: $(wc -l < "$TEST_DIR/scores/ws-slow/ticks") ticks"
 grep -q "slurm:$slurm_id" "$DAEMON_LOG" || fail "the restarted conductor did not follow Slurm job $slurm_id"
+
+echo "--- the other runners are chosen the same way"
+cat > "$TEST_DIR/local.yaml" <<'YAML'
+name: local
+workspace: ws-local
+runner: {type: local}
+sheet: {size: 1, total_items: 1}
+prompt: {template: 'echo here'}
+YAML
+job=$(start_job "$TEST_DIR/local.yaml")
+wait_state "$job" completed
+mode=$(sheet_field "$job" 1 execution_mode)
+[ "$mode" = cgroup ] || [ "$mode" = process-group ] || fail "type: local ran in $mode"
+[ -z "$(queue "$job")" ] || fail "type: local went to Slurm"
+sed -i 's/type: local/type: systemd/' "$TEST_DIR/local.yaml"
+out=$(ctl start "$TEST_DIR/local.yaml" 2>&1) && fail "type: systemd started on a conductor without systemd: $out"
+grep -q "needs a conductor running as root under systemd" <<<"$out" || fail "type: systemd refused without saying why: $out"
 
 echo "--- a dedicated option in sbatch_options is refused"
 cat > "$TEST_DIR/dedicated.yaml" <<'YAML'

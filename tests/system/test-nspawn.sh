@@ -194,7 +194,13 @@ for _ in $(seq 100); do [ "$(wc -l < "$WORK/share/ws-units/runs" 2>/dev/null || 
 running_unit=$(job_units "$units_job" | tail -n1)
 inside systemctl restart marianne.service
 [ "$(inside systemctl is-active "$running_unit")" = active ] || fail "$running_unit did not survive the conductor's restart"
-inside journalctl -u marianne.service --no-pager -o cat | grep -q "following it" || fail "the restarted conductor did not adopt the running sheets"
+# the journal may take a moment to have the new instance's lines
+for _ in $(seq 50); do
+        adopted=$(inside journalctl -u marianne.service --no-pager -o cat | grep -c "following it" || true)
+        [ "$adopted" -gt 0 ] && break
+        sleep 0.1
+done
+[ "$adopted" -gt 0 ] || fail "the restarted conductor did not adopt the running sheets"
 wait_state "$units_job" completed
 check_ran_once "$WORK/share/ws-units/runs" 4
 check_ran_once "$WORK/share/ws-units/done" 4

@@ -216,6 +216,7 @@ static void test_render(void **state) {
                 "#SBATCH --output=%s/.marianne-slurm/job-1.sheet-2.attempt-1.out\n"
                 "#SBATCH --partition=debug\n"
                 "#SBATCH --time=2\n"
+                ":\n"
                 "umask 077\n"
                 "env -i -- 'HOME=/h' 'printf' '%%s it'\\''s\n' 'a b' < '/dev/null'\n"
                 "marianne_status=$?\n"
@@ -508,7 +509,7 @@ static void test_adopt_unanswered(void **state) {
         assert_null(h);
         run_for(100 * USEC_PER_MSEC);
         log = read_state_file("log");
-        assert_int_equal(count_lines_starting(log, "scancel --name=marianne.u1"), 1);
+        assert_int_equal(count_lines_starting(log, "scancel --user=0 --name=marianne.u1"), 1);
 }
 
 /* The runner ends an attempt at its exact timeout, counted from when it
@@ -637,8 +638,36 @@ static void test_submit_as_owner(void **state) {
         /* nothing of ours (FAKE_SLURM_DIR, MARIANNE_*) went along */
         assert_null(strstr(who, "FAKE_SLURM_DIR"));
         assert_non_null(strstr(who, "SLURM_CONF"));
-
+        /* Slurm confirmed the job is the owner's: it is followed */
+        run_for(100 * USEC_PER_MSEC);
+        assert_false(a.done);
+        set_job(run_handle_unit(h) + 6, "COMPLETED", "0:0");
+        run_until(&a.done);
+        assert_true(a.res.exited);
         run_handle_release(h);
+
+        /* an sbatch that names someone else's job: that job is left alone */
+        {
+                _cleanup_free_ char *lie = strdup_printf("%s/lie", F.dir), *log = NULL;
+                Outcome c = {};
+                RunHandle *h3 = NULL;
+
+                assert_int_equal(write_file_private(lie, "", 0), 0);
+                assert_int_equal(system("chmod a+rw \"$FAKE_SLURM_DIR\"/* 2>/dev/null; true"), 0);
+                spec = spec_of(argv, "o3");
+                spec.cwd = ws;
+                spec.identity = &nobody;
+                assert_int_equal(runner_start(r, &spec, on_exit_cb, &c, &h3), 0);
+                run_until(&c.done);
+                assert_int_equal(c.res.spawn_error, -EPERM);
+                assert_non_null(strstr(strempty(run_handle_error(h3)), "not this attempt's"));
+                assert_null(run_handle_unit(h3));
+                run_handle_release(h3);
+                run_for(100 * USEC_PER_MSEC);
+                log = read_state_file("log");
+                assert_null(strstr(log, "scancel"));
+                assert_int_equal(unlink(lie), 0);
+        }
 
         /* a directory of someone else's in its place is refused */
         {
