@@ -687,7 +687,8 @@ static int method_verify_process_health(sd_bus_message *m, void *userdata, sd_bu
 }
 
 /* slurm: "up", "down" (the controller said so), "unreachable" (no
- * answer), "not-installed"; slurm_message: its words */
+ * answer), "not-configured" (no slurm.conf), "not-installed";
+ * slurm_message: its words */
 static int reply_conductor_status(Daemon *d, sd_bus_message *m, const char *slurm, const char *slurm_message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *line = strndup(strempty(slurm_message), strcspn(strempty(slurm_message), "\n"));
@@ -738,7 +739,8 @@ static void on_status_ping(int status, const char *message, void *userdata) {
         int r;
 
         r = reply_conductor_status(call->daemon, call->message,
-                                   status == 0 ? "up" : status == -EHOSTDOWN ? "down" : "unreachable",
+                                   status == 0 ? "up" : status == -EHOSTDOWN ? "down" :
+                                   status == -ENOMEDIUM ? "not-configured" : "unreachable",
                                    status == -ECANCELED ? "the conductor is stopping" :
                                    status == -ETIMEDOUT ? "scontrol ping did not answer in time" : message);
         if (r < 0)

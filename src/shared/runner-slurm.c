@@ -1207,9 +1207,13 @@ static void command_done(SlurmCommand *c, int status, const char *out, const cha
                 SlurmPing p = c->ping;
 
                 c->ping.cb = NULL;
-                /* "Slurmctld(primary) at node is UP" */
+                /* "Slurmctld(primary) at node is UP"; without a slurm.conf
+                 * scontrol looks for the controller in DNS and fails there */
+                bool configured = getenv("SLURM_CONF") || access("/etc/slurm/slurm.conf", F_OK) >= 0;
+
                 if (p.cb)
-                        p.cb(status == 0 ? 0 : c->expired ? -ETIMEDOUT : strstr(out, "DOWN") ? -EHOSTDOWN : -EIO,
+                        p.cb(status == 0 ? 0 : c->expired ? -ETIMEDOUT : strstr(out, "DOWN") ? -EHOSTDOWN :
+                             !configured ? -ENOMEDIUM : -EIO,
                              !isempty(out) ? out : err, p.userdata);
                 break;
         }

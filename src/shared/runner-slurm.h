@@ -42,7 +42,8 @@ const char *run_handle_slurm_state(RunHandle *h);
 
 /* Ask the controller whether it is up (scontrol ping), without blocking:
  * cb is called once from the event loop with 0 and scontrol's answer, or
- * a negative errno (-EHOSTDOWN: it answered DOWN, -ETIMEDOUT, -ECANCELED
+ * a negative errno (-EHOSTDOWN: it answered DOWN, -ENOMEDIUM: there is no
+ * slurm.conf and none was found through DNS either, -ETIMEDOUT, -ECANCELED
  * when the runner goes away first). */
 typedef void (*slurm_ping_fn)(int status, const char *message, void *userdata);
 int runner_slurm_ping(Runner *r, slurm_ping_fn cb, void *userdata);

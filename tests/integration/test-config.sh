@@ -83,4 +83,15 @@ DAEMON_PID=
 grep -q "Idle for 1 s, exiting" "$DAEMON_LOG" || fail "no message for the idle exit"
 start_daemon
 [ "$(job_state two)" = completed ] || fail "the job is not completed after the idle exit"
+
+echo "--- conductor-status names what Slurm lacks here"
+out=$(ctl conductor-status --json)
+want=
+if ! command -v sbatch >/dev/null; then want=not-installed
+elif [ -z "${SLURM_CONF:-}" ] && [ ! -e /etc/slurm/slurm.conf ]; then want=not-configured
+fi
+if [ -n "$want" ]; then
+        python3 -c 'import json,sys; d = json.loads(sys.argv[1]); assert d["slurm"] == sys.argv[2], d' "$out" "$want" \
+                || fail "conductor-status should say slurm $want: $out"
+fi
 echo ok
