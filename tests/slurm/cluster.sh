@@ -7,6 +7,10 @@
 #                               the daemons' logs when it does not come up
 #   slurm_cluster_stop          stop the daemons (also from a trap)
 #
+# SLURM_CLUSTER_USERS=1 lets users other than root submit;
+# SLURM_CLUSTER_CGROUP_PLUGIN sets cgroup.conf's CgroupPlugin= where
+# autodetection fails.
+#
 # Needs Debian's slurm-wlm and munge (tools/install-deps installs them).
 
 SLURM_CLUSTER_DIR=
@@ -27,7 +31,13 @@ slurm_cluster_start() {
         local d=$1 ctld_port slurmd_port
         SLURM_CLUSTER_DIR=$d
         mkdir -p "$d/state" "$d/spool" "$d/log" "$d/munge"
-        chmod 0700 "$d/munge"
+        # other users submit too when SLURM_CLUSTER_USERS=1: they need the
+        # munge socket and slurm.conf (the key stays root's)
+        if [ "${SLURM_CLUSTER_USERS:-0}" = 1 ]; then
+                chmod 0755 "$d" "$d/munge"
+        else
+                chmod 0700 "$d/munge"
+        fi
         head -c 1024 /dev/urandom > "$d/munge/munge.key"
         chmod 0400 "$d/munge/munge.key"
         munged --key-file="$d/munge/munge.key" --socket="$d/munge/munge.sock" \
@@ -65,6 +75,11 @@ MinJobAge=300
 NodeName=localhost CPUs=$(nproc) State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
+        # a container with a unified /sys/fs/cgroup on a hybrid host fools
+        # slurmd's cgroup autodetection, which gives up ("Hybrid mode")
+        if [ -n "${SLURM_CLUSTER_CGROUP_PLUGIN:-}" ]; then
+                echo "CgroupPlugin=$SLURM_CLUSTER_CGROUP_PLUGIN" > "$d/cgroup.conf"
+        fi
         export SLURM_CONF=$d/slurm.conf
         slurmctld -f "$SLURM_CONF" || return 1
         slurmd -f "$SLURM_CONF" || return 1

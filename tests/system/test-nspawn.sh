@@ -4,7 +4,8 @@
 # of the host's own /usr with the staged install laid over it).  Checks
 # what only a real service manager and system bus can: the unit, D-Bus
 # and socket activation, the bus policy, the journal, Restart= after a
-# crash, sheets as transient units (freezing, restart survival).  The
+# crash, sheets as transient units (freezing, restart survival), a user's
+# sheets submitted to a Slurm cluster in the container as that user.  The
 # container gets the unified cgroup hierarchy: the service manager freezes
 # units only there.
 set -euo pipefail
@@ -332,6 +333,53 @@ grep -q "polkit could not be asked" <<<"$out" || fail "with polkit gone: $out"
 out=$(as_user mariannectl list 2>&1) && grep -q "ids-" <<<"$out" || fail "the owner needs no polkit for their own jobs: $out"
 inside systemctl unmask --runtime polkit.service >/dev/null 2>&1
 inside mariannectl cancel "$root_job"
+
+echo "--- Slurm: a user's sheets are batch jobs that user submitted"
+. "$SOURCE_DIR/tests/slurm/cluster.sh"
+if [ -n "$(slurm_cluster_missing)" ]; then
+        echo "(not run: $(slurm_cluster_missing) is not installed)"
+else
+        cp "$SOURCE_DIR/tests/slurm/cluster.sh" "$WORK/share/"
+        cat > "$WORK/share/slurm.yaml" <<'YAML'
+name: onslurm
+pause_between_sheets_seconds: 0
+runner: {type: slurm}
+sheet: {size: 1, total_items: 1}
+prompt: {template: 'id -u > who; sleep 3; echo played'}
+YAML
+        # the container's /etc is empty: no /etc/alternatives, through which
+        # Debian finds the Slurm daemons, no /etc/hosts with the node in it
+        inside bash -c 'echo "127.0.0.1 localhost $(hostname)" >> /etc/hosts'
+        inside mkdir -p /etc/alternatives
+        for l in /etc/alternatives/slurm*; do
+                if [ -L "$l" ]; then inside ln -sfn "$(readlink "$l")" "$l"; fi
+        done
+        inside env SLURM_CLUSTER_CGROUP_PLUGIN=cgroup/v1 \
+                bash -c 'mkdir -p /var/lib/marianne-slurm && . /srv/marianne/cluster.sh &&
+                SLURM_CLUSTER_USERS=1 slurm_cluster_start /var/lib/marianne-slurm' >/dev/null \
+                || fail "the Slurm cluster did not start in the container: $(inside bash -c 'tail -n 15 /var/lib/marianne-slurm/log/*.log /var/lib/marianne-slurm/munge/*.log' 2>&1)"
+        inside systemctl set-environment SLURM_CONF=/var/lib/marianne-slurm/slurm.conf
+        inside systemctl restart marianne.service
+        out=$(inside mariannectl conductor-status)
+        grep -qi "slurm: *up" <<<"$out" || fail "conductor-status does not see the controller: $out"
+        as_user mariannectl start /srv/marianne/slurm.yaml --workspace=/home/marianne-test/ws-slurm >/dev/null \
+                || fail "the user could not start a Slurm job"
+        sq() { inside env SLURM_CONF=/var/lib/marianne-slurm/slurm.conf squeue -h -o '%U %j %t'; }
+        for _ in $(seq 100); do sq | grep -q "^$tuid marianne\.onslurm-.*\.sheet-1\.attempt-1 R$" && break; sleep 0.1; done
+        sq | grep -q "^$tuid marianne\.onslurm-.*\.sheet-1\.attempt-1 R$" \
+                || fail "squeue does not show the user's batch job running: $(sq)"
+        script=$(inside bash -c 'ls /home/marianne-test/ws-slurm/.marianne-slurm/*.sbatch')
+        [ "$(inside stat -c '%U %a' "$script")" = "marianne-test 600" ] \
+                || fail "the batch script is not the user's own: $(inside stat -c '%U %a' "$script")"
+        for _ in $(seq 100); do
+                st=$(as_user mariannectl status onslurm --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["status"])')
+                [ "$st" = completed ] && break
+                sleep 0.2
+        done
+        [ "$st" = completed ] || fail "the Slurm job did not complete: $(as_user mariannectl status onslurm 2>&1 | tail -5)"
+        [ "$(inside cat /home/marianne-test/ws-slurm/who)" = "$tuid" ] || fail "the batch job did not run as the user"
+        [ "$(as_user mariannectl output onslurm 1)" = played ] || fail "the batch job's output did not reach the sheet"
+fi
 
 echo "--- kill -9: systemd restarts the conductor, the job finishes, nothing ran twice"
 crash_job=$(inside mariannectl start /srv/marianne/slow.yaml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
