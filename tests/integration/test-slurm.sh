@@ -13,7 +13,7 @@ LIB_REQUIRED_TOOLS="dbus-daemon busctl python3"
 missing=$(slurm_cluster_missing)
 [ -z "$missing" ] || skip "$missing is not installed (tools/run-tests installs slurm-wlm and munge)"
 [ "$(id -u)" = 0 ] || skip "the test cluster runs slurmd as root"
-trap 'rc=$?; slurm_cluster_stop; (exit $rc); cleanup' EXIT
+trap 'rc=$?; slurm_cluster_stop; set +e; (exit $rc); cleanup' EXIT
 slurm_cluster_start "$TEST_DIR/slurm" || fail "the Slurm cluster did not start"
 
 cat > "$TEST_DIR/conductor.conf" <<'CONF'
