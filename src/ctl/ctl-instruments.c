@@ -10,12 +10,10 @@
  * $XDG_CONFIG_HOME/marianne/instruments), read here without a conductor.
  * Executables are looked up in this process's $PATH. */
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 static const char *search_path(void) {
         const char *p = getenv("PATH");
 
-        return isempty(p) ? DEFAULT_PATH : p;
+        return isempty(p) ? DEFAULT_EXEC_SEARCH_PATH : p;
 }
 
 static int load(const Ctl *c, InstrumentRegistry **ret) {
@@ -44,7 +42,7 @@ static int locate(const InstrumentProfile *p, char **ret_path, int *ret_error) {
         *ret_error = 0;
         if (!instrument_profile_runnable(p))
                 return 0;
-        k = instrument_find_executable(p->command.executable, search_path(), ret_path);
+        k = find_executable(p->command.executable, search_path(), ret_path);
         if (k == -ENOMEM)
                 return k;
         if (k < 0)

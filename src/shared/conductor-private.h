@@ -7,8 +7,6 @@
 #include "conductor.h"
 #include "job.h"
 
-#define CONDUCTOR_DEFAULT_EXEC_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 typedef struct HookRun HookRun;
 
 typedef struct SlurmPingWaiter {

@@ -123,7 +123,7 @@ int conductor_plan_command(Conductor *c, const Score *s, unsigned num, const cha
 }
 
 int conductor_set_exec_search_path(Conductor *c, const char *path) {
-        return free_and_strdup(&c->exec_search_path, path ?: CONDUCTOR_DEFAULT_EXEC_SEARCH_PATH);
+        return free_and_strdup(&c->exec_search_path, path ?: DEFAULT_EXEC_SEARCH_PATH);
 }
 
 RunnerMode conductor_runner_mode(Conductor *c) {

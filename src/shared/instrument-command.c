@@ -9,7 +9,6 @@
 /* One attempt's command line, environment and stdin from a profile, the
  * score's instrument config and the rendered prompt. */
 
-#define DEFAULT_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const delivery_table[_INSTRUMENT_PROMPT_DELIVERY_MAX] = {
         [INSTRUMENT_PROMPT_FLAG] = "flag",
@@ -163,71 +162,6 @@ int instrument_config_from_value(const Value *v, const char *what, InstrumentCon
         return 0;
 }
 
-/* ───────────────────────────── executables ───────────────────────────── */
-
-static int check_executable(const char *path) {
-        struct stat st;
-
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -ENOEXEC;
-        if (access(path, X_OK) < 0)
-                return negative_errno();
-        return 0;
-}
-
-int instrument_find_executable(const char *name, const char *search_path, char **ret) {
-        int r, first_error = 0;
-
-        if (isempty(name))
-                return -EINVAL;
-        if (name[0] == '/') {
-                char *c;
-
-                r = check_executable(name);
-                if (r < 0)
-                        return r;
-                c = strdup(name);
-                if (!c)
-                        return -ENOMEM;
-                *ret = c;
-                return 0;
-        }
-        if (strchr(name, '/'))
-                return -EINVAL;         /* relative to which directory? */
-
-        if (!search_path)
-                search_path = DEFAULT_SEARCH_PATH;
-        for (const char *p = search_path; ; ) {
-                const char *colon = strchrnul(p, ':');
-                size_t n = (size_t) (colon - p);
-
-                /* empty and relative entries would mean the working directory: not for a daemon */
-                if (n > 0 && p[0] == '/') {
-                        _cleanup_free_ char *candidate = strdup_printf("%.*s/%s", (int) n, p, name);
-
-                        if (!candidate)
-                                return -ENOMEM;
-                        r = check_executable(candidate);
-                        if (r >= 0) {
-                                *ret = TAKE_PTR(candidate);
-                                return 0;
-                        }
-                        if (r == -ENOMEM)
-                                return r;
-                        if (r == -EACCES && first_error == 0)
-                                first_error = r;  /* found, but not executable */
-                }
-                if (*colon == 0)
-                        break;
-                p = colon + 1;
-        }
-        return first_error < 0 ? first_error : -ENOENT;
-}
-
 /* ───────────────────────────── environment ───────────────────────────── */
 
 static const char *env_get(char * const *env, const char *name) {
@@ -358,8 +292,8 @@ int instrument_build_invocation(const InstrumentProfile *p, const InstrumentConf
         }
 
         if (!search_path)
-                search_path = env_get(base_env, "PATH") ?: DEFAULT_SEARCH_PATH;
-        r = instrument_find_executable(cmd->executable, search_path, &inv.executable);
+                search_path = env_get(base_env, "PATH") ?: DEFAULT_EXEC_SEARCH_PATH;
+        r = find_executable(cmd->executable, search_path, &inv.executable);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;

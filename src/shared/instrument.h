@@ -205,11 +205,6 @@ typedef struct InstrumentInvocation {
 
 void instrument_invocation_done(InstrumentInvocation *inv);
 
-/* Look name up: an absolute path is checked as is; otherwise each
- * absolute directory of search_path (relative and empty entries are
- * skipped) is tried for an executable regular file.  -ENOENT when none
- * is found, -EINVAL for a relative path with a slash. */
-int instrument_find_executable(const char *name, const char *search_path, char **ret);
 
 /* Build one attempt's invocation:
  *   argv = executable [subcommand] [model_flag MODEL]

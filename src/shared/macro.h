@@ -148,6 +148,17 @@ int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
 ssize_t loop_read(int fd, void *buf, size_t max);
 /* All of buf, through EINTR and short writes; negative errno. */
 int loop_write(int fd, const void *buf, size_t size);
+
+/* Where executables are looked for when nothing says otherwise. */
+#define DEFAULT_EXEC_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Look name up: an absolute path is checked as is; otherwise each
+ * absolute directory of search_path (NULL: DEFAULT_EXEC_SEARCH_PATH;
+ * relative and empty entries are skipped, a daemon has no working
+ * directory to trust) is tried for an executable regular file.  -ENOENT
+ * when none is found (-EACCES when one was, but not executable), -EINVAL
+ * for a relative path with a slash. */
+int find_executable(const char *name, const char *search_path, char **ret);
 /* The first max_size bytes of a regular file (all of a smaller one);
  * never follows a symlink. */
 int read_file_head(const char *path, size_t max_size, char **ret, size_t *ret_size);

@@ -745,6 +745,7 @@ typedef struct CollectArgs {
 /* In the child, as the owner: the end of each output file to its log. */
 static int collect_child(void *arg) {
         CollectArgs *a = arg;
+        int k;
 
         for (size_t i = 0; i < ELEMENTSOF(a->src); i++) {
                 _cleanup_close_ int fd = -EBADF;
@@ -776,15 +777,9 @@ static int collect_child(void *arg) {
                         if (n <= 0)
                                 break;
                         left -= (uint64_t) n;
-                        for (ssize_t done = 0; done < n; ) {
-                                ssize_t w = write(a->dst[i], buf + done, (size_t) (n - done));
-
-                                if (w < 0 && errno == EINTR)
-                                        continue;
-                                if (w < 0)
-                                        return -errno;
-                                done += w;
-                        }
+                        k = loop_write(a->dst[i], buf, (size_t) n);
+                        if (k < 0)
+                                return k;
                 }
         }
         return 0;
@@ -1009,6 +1004,16 @@ static void on_show_done(SlurmHandle *h, int status, const char *out, const char
                 handle_finish(h, state, exit_code, reason);
 }
 
+/* "scontrol show job ID -o" about h, answered to kind's handler. */
+static int show_job(SlurmRunner *r, CommandKind kind, SlurmHandle *h) {
+        _cleanup_strv_free_ char **argv = NULL;
+
+        if (strv_extend(&argv, r->scontrol) < 0 || strv_extend(&argv, "show") < 0 ||
+            strv_extend(&argv, "job") < 0 || strv_extend(&argv, h->jobid) < 0 || strv_extend(&argv, "-o") < 0)
+                return log_oom();
+        return command_start(r, kind, h, argv, NULL);
+}
+
 static void on_queue_done(SlurmRunner *r, int status, const char *out, const char *err) {
         bool all_unknown = status != 0;
 
@@ -1048,18 +1053,11 @@ static void on_queue_done(SlurmRunner *r, int status, const char *out, const cha
                 }
 
         for (SlurmHandle *h = r->handles; h; h = h->next) {
-                _cleanup_strv_free_ char **argv = NULL;
-
                 if ((h->view != JOB_PENDING && h->view != JOB_RUNNING) || h->showing)
                         continue;
                 if (h->seen && !all_unknown)
                         continue;
-                if (strv_extend(&argv, r->scontrol) < 0 || strv_extend(&argv, "show") < 0 ||
-                    strv_extend(&argv, "job") < 0 || strv_extend(&argv, h->jobid) < 0 || strv_extend(&argv, "-o") < 0) {
-                        log_oom();
-                        continue;
-                }
-                if (command_start(r, COMMAND_SHOW, h, argv, NULL) >= 0)
+                if (show_job(r, COMMAND_SHOW, h) >= 0)
                         h->showing = true;
         }
 }
@@ -1098,13 +1096,7 @@ static void on_submitted(SlurmRunner *r, SlurmHandle *h, int status, const char 
          * standard output: before we cancel, hold or suspend that job as
          * root, Slurm must say it is the owner's and this attempt's */
         if (h->has_owner && !identity_is_self(&h->owner)) {
-                _cleanup_strv_free_ char **argv = NULL;
-
-                if (strv_extend(&argv, r->scontrol) < 0 || strv_extend(&argv, "show") < 0 ||
-                    strv_extend(&argv, "job") < 0 || strv_extend(&argv, h->jobid) < 0 || strv_extend(&argv, "-o") < 0)
-                        k = -ENOMEM;
-                else
-                        k = command_start(r, COMMAND_VERIFY, h, argv, NULL);
+                k = show_job(r, COMMAND_VERIFY, h);
                 if (k < 0) {
                         RunResult res = { .spawn_error = k };
 
@@ -1644,33 +1636,9 @@ static const RunnerOps slurm_ops = {
 
 /* ---- construction ------------------------------------------------------- */
 
-static int find_in_path(const char *name, char **ret) {
-        const char *path = getenv("PATH") ?: DEFAULT_PATH;
-
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return negative_errno();
-                *ret = strdup(name);
-                return *ret ? 0 : -ENOMEM;
-        }
-        for (const char *p = path; *p; ) {
-                size_t len = strcspn(p, ":");
-                _cleanup_free_ char *f = strdup_printf("%.*s/%s", (int) len, p, name);
-
-                if (!f)
-                        return -ENOMEM;
-                /* absolute entries only: sbatch runs as root for everyone */
-                if (len > 0 && p[0] == '/' && access(f, X_OK) == 0) {
-                        *ret = TAKE_PTR(f);
-                        return 0;
-                }
-                p += len + (p[len] ? 1 : 0);
-        }
-        return -ENOENT;
-}
-
 static int find_tool(const char *given, const char *name, char **ret) {
-        int k = find_in_path(given ?: name, ret);
+        /* absolute directories only: sbatch runs as root for everyone */
+        int k = find_executable(given ?: name, getenv("PATH") ?: DEFAULT_PATH, ret);
 
         if (k < 0)
                 log_full_errno(LOG_DEBUG, k, "Slurm command %s not found: %m", given ?: name);

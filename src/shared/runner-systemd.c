@@ -144,8 +144,9 @@ static char *slice_name_for(const char *group) {
 }
 
 /* systemd wants an absolute ExecStart=: look argv[0] up in the sheet's
- * own PATH, as the local runner's exec does. */
-static int find_executable(const char *file, char **env, char **ret) {
+ * own PATH, as the local runner's exec does; an absolute one is the
+ * unit's to find or not. */
+static int exec_start_path(const char *file, char **env, char **ret) {
         const char *path = NULL;
 
         if (strchr(file, '/')) {
@@ -157,27 +158,7 @@ static int find_executable(const char *file, char **env, char **ret) {
         STRV_FOREACH(e, env)
                 if (startswith(*e, "PATH="))
                         path = *e + 5;
-        if (!path)
-                path = DEFAULT_PATH;
-
-        for (const char *p = path; ; ) {
-                const char *colon = strchrnul(p, ':');
-                _cleanup_free_ char *candidate = NULL;
-                struct stat st;
-
-                if (colon > p && p[0] == '/') {
-                        candidate = strdup_printf("%.*s/%s", (int) (colon - p), p, file);
-                        if (!candidate)
-                                return -ENOMEM;
-                        if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
-                                *ret = TAKE_PTR(candidate);
-                                return 0;
-                        }
-                }
-                if (*colon == 0)
-                        return -ENOENT;
-                p = colon + 1;
-        }
+        return find_executable(file, path ?: DEFAULT_PATH, ret);
 }
 
 /* A reply that only says our connection to PID 1 went away (daemon-reexec,
@@ -879,7 +860,7 @@ static int systemd_start(Runner *base, const RunSpec *spec, run_exit_fn cb, void
         slice = slice_name_for(spec->group ?: "default");
         if (!unit || !slice)
                 return -EINVAL;
-        k = find_executable(spec->argv[0], spec->env, &exe);
+        k = exec_start_path(spec->argv[0], spec->env, &exe);
         if (k < 0)
                 return k;
         description = strdup_printf("Marianne %s", spec->name);

@@ -41,7 +41,7 @@ static int check_executable(Score *s, const InstrumentProfile *p, const char *se
 
         if (!p->has_cli || !p->command.executable)
                 return 0;
-        r = instrument_find_executable(p->command.executable, search_path ?: getenv("PATH"), &path);
+        r = find_executable(p->command.executable, search_path ?: getenv("PATH"), &path);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)

@@ -409,3 +409,66 @@ int read_file_head(const char *path, size_t max_size, char **ret, size_t *ret_si
                 *ret_size = n;
         return 0;
 }
+
+static int check_executable(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -ENOEXEC;
+        if (access(path, X_OK) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int find_executable(const char *name, const char *search_path, char **ret) {
+        int r, first_error = 0;
+
+        if (isempty(name))
+                return -EINVAL;
+        if (name[0] == '/') {
+                char *c;
+
+                r = check_executable(name);
+                if (r < 0)
+                        return r;
+                c = strdup(name);
+                if (!c)
+                        return -ENOMEM;
+                *ret = c;
+                return 0;
+        }
+        if (strchr(name, '/'))
+                return -EINVAL;         /* relative to which directory? */
+
+        if (!search_path)
+                search_path = DEFAULT_EXEC_SEARCH_PATH;
+        for (const char *p = search_path; ; ) {
+                const char *colon = strchrnul(p, ':');
+                size_t n = (size_t) (colon - p);
+
+                /* empty and relative entries would mean the working directory: not for a daemon */
+                if (n > 0 && p[0] == '/') {
+                        _cleanup_free_ char *candidate = strdup_printf("%.*s/%s", (int) n, p, name);
+
+                        if (!candidate)
+                                return -ENOMEM;
+                        r = check_executable(candidate);
+                        if (r >= 0) {
+                                *ret = TAKE_PTR(candidate);
+                                return 0;
+                        }
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r == -EACCES && first_error == 0)
+                                first_error = r;  /* found, but not executable */
+                }
+                if (*colon == 0)
+                        break;
+                p = colon + 1;
+        }
+        return first_error < 0 ? first_error : -ENOENT;
+}

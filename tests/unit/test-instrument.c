@@ -526,20 +526,20 @@ static void test_find_executable(void **state) {
         (void) state;
         bin_setup(&b);
 
-        assert_int_equal(instrument_find_executable("claude", b.path, &p), 0);
+        assert_int_equal(find_executable("claude", b.path, &p), 0);
         expected = strdup_printf("%s/claude", b.dir);
         assert_string_equal(p, expected);
         free(TAKE_PTR(p));
-        assert_int_equal(instrument_find_executable("/bin/sh", NULL, &p), 0);
+        assert_int_equal(find_executable("/bin/sh", NULL, &p), 0);
         assert_string_equal(p, "/bin/sh");
         free(TAKE_PTR(p));
-        assert_int_equal(instrument_find_executable("no-such-program-here", b.path, &p), -ENOENT);
-        assert_int_equal(instrument_find_executable("notexec", b.path, &p), -EACCES);
-        assert_int_equal(instrument_find_executable("bin/sh", b.path, &p), -EINVAL);
-        assert_int_equal(instrument_find_executable("/nonexistent", b.path, &p), -ENOENT);
-        assert_int_equal(instrument_find_executable("/tmp", b.path, &p), -EISDIR);
+        assert_int_equal(find_executable("no-such-program-here", b.path, &p), -ENOENT);
+        assert_int_equal(find_executable("notexec", b.path, &p), -EACCES);
+        assert_int_equal(find_executable("bin/sh", b.path, &p), -EINVAL);
+        assert_int_equal(find_executable("/nonexistent", b.path, &p), -ENOENT);
+        assert_int_equal(find_executable("/tmp", b.path, &p), -EISDIR);
         /* relative PATH entries are never searched */
-        assert_int_equal(instrument_find_executable("claude", "relative:.:", &p), -ENOENT);
+        assert_int_equal(find_executable("claude", "relative:.:", &p), -ENOENT);
         assert_null(p);
 }
 
